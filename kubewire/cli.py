@@ -1,0 +1,118 @@
+"""The `kubewire` command: check a spec, verify hosts, and run the one-machine lab."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+
+from . import lab as lab_module
+from .inventory import load_inventory, spec_from_inventory, spec_or_exit
+from .lab import PROJECT_ROOT, LabError
+
+
+@click.group()
+def main() -> None:
+    """kubewire: Kubernetes networking on real Linux nodes, with pyinfra."""
+
+
+@main.command()
+@click.argument("inventory", type=click.Path(exists=True, dir_okay=False))
+def check(inventory: str) -> None:
+    """Validate INVENTORY's cluster spec offline and print a summary (exit 2 on errors)."""
+    spec = spec_or_exit(lambda: spec_from_inventory(load_inventory(inventory)))
+    subnets = spec.pod_subnets()
+    click.echo(f"cluster {spec.cluster_name}: Kubernetes {spec.kubernetes_version}, "
+               f"CNI {spec.cni_plugin}, kube-proxy {spec.kube_proxy_mode}")
+    click.echo(f"  node network   {spec.node_network}")
+    click.echo(f"  pod range      {spec.pod_cidr} (a /{spec.node_pod_prefix} per node)")
+    click.echo(f"  service range  {spec.service_cidr} (API server {spec.api_service_ip})")
+    click.echo(f"  cluster DNS    {spec.cluster_dns_ip} ({spec.cluster_domain})")
+    click.echo(f"  {len(spec.nodes)} nodes:")
+    width = max(len(node.name) for node in spec.nodes)
+    for node in spec.nodes:
+        groups = ",".join(sorted(node.groups & {"controlplane", "workers"}))
+        click.echo(f"    {node.name:<{width}}  {str(node.node_ip):<15}  pods {str(subnets[node.host]):<18}  {groups}")
+
+
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.argument("inventory", type=click.Path(exists=True, dir_okay=False))
+@click.argument("pytest_args", nargs=-1, type=click.UNPROCESSED)
+def verify(inventory: str, pytest_args: tuple[str, ...]) -> None:
+    """Run the testinfra suite against INVENTORY's hosts over SSH."""
+    spec_or_exit(lambda: spec_from_inventory(load_inventory(inventory)))
+    command = [sys.executable, "-m", "pytest", str(PROJECT_ROOT / "tests/hosts"),
+               f"--inventory={Path(inventory).resolve()}", "-p", "no:cacheprovider", *pytest_args]
+    raise SystemExit(subprocess.call(command, cwd=PROJECT_ROOT))
+
+
+@main.group()
+def lab() -> None:
+    """The one-machine lab: Debian nodes under systemd-nspawn on a bridge."""
+
+
+def _lab_errors(func):
+    def wrapper(*args, **kwargs):
+        if os.geteuid() != 0:
+            raise click.ClickException("the lab needs root (network namespaces, mounts)")
+        try:
+            return func(*args, **kwargs)
+        except LabError as error:
+            raise click.ClickException(str(error)) from None
+    wrapper.__name__ = func.__name__
+    wrapper.__doc__ = func.__doc__
+    return wrapper
+
+
+@lab.command()
+@click.option("--nodes", "count", default=3, show_default=True, help="controlplane plus N-1 workers")
+@_lab_errors
+def up(count: int) -> None:
+    """Build the lab (replacing one left behind) and wait until every node answers SSH."""
+    lab_module.up(count, log=click.echo)
+
+
+@lab.command()
+@_lab_errors
+def down() -> None:
+    """Stop every node and remove what `up` made. Safe to run twice."""
+    lab_module.down(log=click.echo)
+
+
+@lab.command()
+@_lab_errors
+def status() -> None:
+    """List the lab's nodes."""
+    rows = lab_module.status()
+    if not rows:
+        click.echo("no lab is up (kubewire lab up)")
+        return
+    click.echo(f"{'NODE':<14}{'ADDRESS':<16}{'GROUPS':<14}{'PID':<9}STATE")
+    for row in rows:
+        state = "up" if row["running"] and row["ssh"] else ("booting" if row["running"] else "stopped")
+        click.echo(f"{row['name']:<14}{row['ip']:<16}{row['groups']:<14}{row['pid']:<9}{state}")
+
+
+@lab.command()
+@click.argument("name")
+@_lab_errors
+def start(name: str) -> None:
+    """Start NAME again on its kept state (after it was rebooted or stopped)."""
+    lab_module.start_node(name)
+
+
+@lab.command(context_settings={"ignore_unknown_options": True})
+@click.argument("name")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@_lab_errors
+def ssh(name: str, command: tuple[str, ...]) -> None:
+    """Open a shell on node NAME, or run COMMAND there."""
+    args = lab_module.ssh_command(name, list(command))
+    os.execvp(args[0], args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,523 @@
+"""The cluster spec: one typed, validated object that every role reads.
+
+`parse_cluster(settings, nodes)` turns raw inventory data into a `ClusterSpec` or raises
+`SpecError` listing *every* problem, each naming the key, the bad value and the fix.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Network
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+# Kubernetes minor versions kubewire renders and tests for (inclusive).
+SUPPORTED_K8S_MINORS = range(29, 38)
+DEFAULT_K8S_VERSION = "1.33"
+# kube-proxy's nftables mode: beta (usable) from 1.31, GA in 1.33.
+NFTABLES_MIN_MINOR = 31
+# Kubernetes' node-port range; ports here are reserved on every node.
+NODE_PORT_RANGE = range(30000, 32768)
+
+CNI_PLUGINS = ("bridge", "weave")
+KUBE_PROXY_MODES = ("iptables", "ipvs", "nftables")
+GROUPS = ("controlplane", "workers")
+
+# RFC 1123 label: what Kubernetes accepts for node names and DNS labels.
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+def is_dns_label(value: str) -> bool:
+    return bool(_DNS_LABEL.match(value))
+
+
+def is_dns_subdomain(value: str) -> bool:
+    return 0 < len(value) <= 253 and all(is_dns_label(label) for label in value.split("."))
+
+
+@dataclass(frozen=True)
+class Problem:
+    key: str
+    value: Any
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.key} = {self.value!r}: {self.message}"
+
+
+class SpecError(Exception):
+    """Every problem found in the cluster spec, reported together."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__(self.report())
+
+    def report(self) -> str:
+        count = len(self.problems)
+        lines = [f"the cluster spec has {count} error{'s' if count != 1 else ''}; nothing was changed:"]
+        lines += [f"  - {problem}" for problem in self.problems]
+        return "\n".join(lines)
+
+
+def _problem(key_path: tuple, value: Any, message: str) -> InitErrorDetails:
+    # Braces in values (e.g. a dict) would be taken as placeholders by pydantic.
+    safe = message.replace("{", "{{").replace("}", "}}")
+    return InitErrorDetails(type=PydanticCustomError("spec", safe), loc=key_path, input=value)
+
+
+def _network(value: Any, key_hint: str) -> IPv4Network:
+    if not isinstance(value, str):
+        raise PydanticCustomError("spec", "must be a CIDR string such as {hint}", {"hint": key_hint})
+    try:
+        return IPv4Network(value, strict=True)
+    except ValueError as error:
+        if "has host bits set" in str(error):
+            fixed = IPv4Network(value, strict=False)
+            raise PydanticCustomError(
+                "spec", "has host bits set; the network is {fixed}", {"fixed": str(fixed)}
+            ) from None
+        raise PydanticCustomError(
+            "spec", "is not a valid IPv4 CIDR (like {hint})", {"hint": key_hint}
+        ) from None
+
+
+def _address(value: Any) -> IPv4Address:
+    try:
+        return IPv4Address(value) if isinstance(value, str) else IPv4Address("x")
+    except ValueError:
+        raise PydanticCustomError(
+            "spec", "is not a valid IPv4 address (like 192.168.56.10)"
+        ) from None
+
+
+class NodeSpec(BaseModel):
+    """One cluster node, from its inventory host."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    host: str = Field(description="The inventory host name.")
+    name: str = Field(description="The node's hostname and Kubernetes node name.")
+    node_ip: IPv4Address
+    groups: frozenset[str]
+    pod_cidr: IPv4Network | None = Field(
+        default=None, description="This node's own pod subnet, if set per host."
+    )
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _valid_name(cls, value: Any) -> str:
+        if not isinstance(value, str) or not is_dns_label(value):
+            raise PydanticCustomError(
+                "spec",
+                "is not a valid node name: use lower-case letters, digits and '-' "
+                "(an RFC 1123 label, at most 63 characters)",
+            )
+        return value
+
+    @field_validator("node_ip", mode="before")
+    @classmethod
+    def _valid_ip(cls, value: Any) -> IPv4Address:
+        if value is None:
+            raise PydanticCustomError(
+                "spec", "is missing: set node_ip in the host's data (its address on the node network)"
+            )
+        return _address(value)
+
+    @field_validator("pod_cidr", mode="before")
+    @classmethod
+    def _valid_pod_cidr(cls, value: Any) -> IPv4Network | None:
+        return None if value is None else _network(value, "10.244.1.0/24")
+
+    @property
+    def is_controlplane(self) -> bool:
+        return "controlplane" in self.groups
+
+    @property
+    def is_worker(self) -> bool:
+        return "workers" in self.groups
+
+
+class ClusterSpec(BaseModel):
+    """The whole cluster: settings shared by every node, and the nodes."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    cluster_name: str = "kubewire"
+    kubernetes_version: str = DEFAULT_K8S_VERSION
+    pod_cidr: IPv4Network = IPv4Network("10.244.0.0/16")
+    node_pod_prefix: int = 24
+    service_cidr: IPv4Network = IPv4Network("10.96.0.0/12")
+    dns_service_ip: IPv4Address | None = None
+    cluster_domain: str = "cluster.local"
+    node_cidr: IPv4Network | None = None
+    cni_plugin: Literal["bridge", "weave"] = "bridge"
+    kube_proxy_mode: Literal["iptables", "ipvs", "nftables"] = "iptables"
+    nodes: tuple[NodeSpec, ...]
+
+    # Field checks ---------------------------------------------------------------------------
+
+    @field_validator("cluster_name", mode="before")
+    @classmethod
+    def _valid_cluster_name(cls, value: Any) -> str:
+        if not isinstance(value, str) or not is_dns_label(value):
+            raise PydanticCustomError(
+                "spec", "must be an RFC 1123 label: lower-case letters, digits and '-', e.g. 'lab'"
+            )
+        return value
+
+    @field_validator("kubernetes_version", mode="before")
+    @classmethod
+    def _valid_version(cls, value: Any) -> str:
+        supported = f"1.{SUPPORTED_K8S_MINORS.start}-1.{SUPPORTED_K8S_MINORS.stop - 1}"
+        if isinstance(value, float):
+            raise PydanticCustomError(
+                "spec", "must be a quoted string such as '1.30' (a bare number loses trailing zeros)"
+            )
+        match = re.fullmatch(r"v?1\.(\d+)(\.\d+)?", value) if isinstance(value, str) else None
+        if not match:
+            raise PydanticCustomError(
+                "spec", "is not a Kubernetes version; use 'MAJOR.MINOR' within {supported}",
+                {"supported": supported},
+            )
+        if int(match.group(1)) not in SUPPORTED_K8S_MINORS:
+            raise PydanticCustomError(
+                "spec", "is not supported; kubewire supports {supported}", {"supported": supported}
+            )
+        return value.removeprefix("v")
+
+    @field_validator("pod_cidr", mode="before")
+    @classmethod
+    def _valid_pod_cidr(cls, value: Any) -> IPv4Network:
+        return _network(value, "10.244.0.0/16")
+
+    @field_validator("service_cidr", mode="before")
+    @classmethod
+    def _valid_service_cidr(cls, value: Any) -> IPv4Network:
+        return _network(value, "10.96.0.0/12")
+
+    @field_validator("node_cidr", mode="before")
+    @classmethod
+    def _valid_node_cidr(cls, value: Any) -> IPv4Network | None:
+        return None if value is None else _network(value, "192.168.56.0/24")
+
+    @field_validator("dns_service_ip", mode="before")
+    @classmethod
+    def _valid_dns_ip(cls, value: Any) -> IPv4Address | None:
+        return None if value is None else _address(value)
+
+    @field_validator("node_pod_prefix", mode="before")
+    @classmethod
+    def _valid_prefix(cls, value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not 8 <= value <= 30:
+            raise PydanticCustomError(
+                "spec", "must be a prefix length between 8 and 30 (24 gives each node 254 pod addresses)"
+            )
+        return value
+
+    @field_validator("cluster_domain", mode="before")
+    @classmethod
+    def _valid_domain(cls, value: Any) -> str:
+        if not isinstance(value, str) or not is_dns_subdomain(value):
+            raise PydanticCustomError(
+                "spec",
+                "is not a valid DNS domain: dot-separated lower-case labels of letters, digits "
+                "and '-', no trailing dot (e.g. cluster.local)",
+            )
+        return value
+
+    @field_validator("cni_plugin", mode="before")
+    @classmethod
+    def _valid_cni(cls, value: Any) -> str:
+        if value not in CNI_PLUGINS:
+            raise PydanticCustomError(
+                "spec", "is not a CNI plugin kubewire configures; use one of: {valid}",
+                {"valid": ", ".join(CNI_PLUGINS)},
+            )
+        return value
+
+    @field_validator("kube_proxy_mode", mode="before")
+    @classmethod
+    def _valid_proxy_mode(cls, value: Any) -> str:
+        valid = ", ".join(KUBE_PROXY_MODES)
+        if value == "userspace":
+            raise PydanticCustomError(
+                "spec",
+                "was removed from kube-proxy in Kubernetes 1.26; use one of: {valid}",
+                {"valid": valid},
+            )
+        if value not in KUBE_PROXY_MODES:
+            raise PydanticCustomError(
+                "spec", "is not a kube-proxy mode; use one of: {valid}", {"valid": valid}
+            )
+        return value
+
+    @field_validator("nodes")
+    @classmethod
+    def _valid_nodes(cls, nodes: tuple[NodeSpec, ...]) -> tuple[NodeSpec, ...]:
+        problems: list[InitErrorDetails] = []
+        if not nodes:
+            problems.append(_problem(("nodes",), [],
+                "the inventory has no hosts; add hosts to the groups controlplane and workers"))
+        elif not any(node.is_controlplane for node in nodes):
+            names = [node.host for node in nodes]
+            problems.append(
+                _problem(("groups", "controlplane"), [], f"no host is in group controlplane; put one of {names} there")
+            )
+        for node in nodes:
+            if not node.groups & set(GROUPS):
+                problems.append(
+                    _problem(
+                        ("hosts", node.host, "groups"), sorted(node.groups),
+                        "the host is in neither controlplane nor workers; add it to one of them",
+                    )
+                )
+        problems += _duplicates(nodes, "node_name", lambda node: node.name)
+        problems += _duplicates(nodes, "node_ip", lambda node: node.node_ip)
+        if problems:
+            raise ValidationError.from_exception_data("nodes", problems)
+        return nodes
+
+    # Cross-field checks ---------------------------------------------------------------------
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> ClusterSpec:
+        problems: list[InitErrorDetails] = []
+        pods, services, node_net = self.pod_cidr, self.service_cidr, self.node_network
+
+        if pods.overlaps(services):
+            problems.append(_problem(("service_cidr",), str(services),
+                f"overlaps pod_cidr {pods}; pods and services need separate ranges "
+                "(e.g. 10.96.0.0/12 and 10.244.0.0/16)"))
+        for key, net in (("pod_cidr", pods), ("service_cidr", services)):
+            if net.overlaps(node_net):
+                problems.append(_problem((key,), str(net),
+                    f"overlaps the node network {node_net}; choose a range the nodes do not use"))
+
+        for node in self.nodes:
+            for key, net in (("pod_cidr", pods), ("service_cidr", services)):
+                if node.node_ip in net:
+                    problems.append(_problem(("hosts", node.host, "node_ip"), str(node.node_ip),
+                        f"lies inside {key} {net}; node addresses must be outside the pod and service ranges"))
+
+        problems += self._dns_service_ip_problems()
+        problems += self._pod_subnet_problems()
+
+        if self.kube_proxy_mode == "nftables" and self.minor < NFTABLES_MIN_MINOR:
+            problems.append(_problem(("kube_proxy_mode",), self.kube_proxy_mode,
+                f"needs Kubernetes 1.{NFTABLES_MIN_MINOR} or newer (this cluster is {self.kubernetes_version}); "
+                "use iptables or raise kubernetes_version"))
+        if problems:
+            raise ValidationError.from_exception_data("ClusterSpec", problems)
+        return self
+
+    def _dns_service_ip_problems(self) -> list[InitErrorDetails]:
+        dns, services = self.cluster_dns_ip, self.service_cidr
+        example = services.network_address + 10
+        if dns not in services:
+            message = f"is outside service_cidr {services}; use an address inside it, e.g. {example}"
+        elif dns in (services.network_address, services.broadcast_address):
+            message = f"is the network or broadcast address of service_cidr {services}; use e.g. {example}"
+        elif dns == self.api_service_ip:
+            message = ("is the first service address, which the API server's 'kubernetes' service takes; "
+                       f"use e.g. {example}")
+        else:
+            return []
+        return [_problem(("dns_service_ip",), str(dns), message)]
+
+    def _pod_subnet_problems(self) -> list[InitErrorDetails]:
+        pods, prefix = self.pod_cidr, self.node_pod_prefix
+        if prefix < pods.prefixlen:
+            return [_problem(("node_pod_prefix",), prefix,
+                f"is wider than pod_cidr {pods} itself; use a prefix of at least {pods.prefixlen}, "
+                f"e.g. {min(pods.prefixlen + 8, 30)}")]
+        problems = []
+        capacity = 2 ** (prefix - pods.prefixlen)
+        # Per-host subnets wider than node_pod_prefix take several slots (see allocate_pod_subnets).
+        reserved = {slot for node in self.nodes if node.pod_cidr is not None and node.pod_cidr.subnet_of(pods)
+                    for slot in _slots(pods, prefix, node.pod_cidr)}
+        unassigned = sum(1 for node in self.nodes if node.pod_cidr is None)
+        if capacity < len(self.nodes) or capacity - len(reserved) < unassigned:
+            taken = f" and per-host pod_cidr values take {len(reserved)} of them" if reserved else ""
+            problems.append(_problem(("pod_cidr",), str(pods),
+                f"holds only {capacity} node subnets of /{prefix} but there are {len(self.nodes)} nodes{taken}; "
+                f"widen pod_cidr or raise node_pod_prefix"))
+        for node in self.nodes:
+            if node.pod_cidr is not None and not node.pod_cidr.subnet_of(pods):
+                problems.append(_problem(("hosts", node.host, "pod_cidr"), str(node.pod_cidr),
+                    f"is outside the cluster's pod_cidr {pods}; pick a subnet inside it"))
+        explicit = [node for node in self.nodes if node.pod_cidr is not None]
+        for index, node in enumerate(explicit):
+            for other in explicit[index + 1:]:
+                if node.pod_cidr.overlaps(other.pod_cidr):
+                    problems.append(_problem(("hosts", other.host, "pod_cidr"), str(other.pod_cidr),
+                        f"overlaps the pod subnet {node.pod_cidr} of host {node.host}; give each node its own subnet"))
+        return problems
+
+    # Derived values -------------------------------------------------------------------------
+
+    @property
+    def minor(self) -> int:
+        return int(self.kubernetes_version.split(".")[1])
+
+    @property
+    def api_service_ip(self) -> IPv4Address:
+        """The 'kubernetes' service's address: always the first of the service range."""
+        return self.service_cidr.network_address + 1
+
+    @property
+    def cluster_dns_ip(self) -> IPv4Address:
+        return self.dns_service_ip or self.service_cidr.network_address + 10
+
+    @property
+    def node_network(self) -> IPv4Network:
+        """The nodes' own network: as set, or the smallest network holding every node, at least a /24."""
+        if self.node_cidr is not None:
+            return self.node_cidr
+        return node_network_of([node.node_ip for node in self.nodes])
+
+    @property
+    def controlplane(self) -> tuple[NodeSpec, ...]:
+        return tuple(node for node in self.nodes if node.is_controlplane)
+
+    @property
+    def workers(self) -> tuple[NodeSpec, ...]:
+        return tuple(node for node in self.nodes if node.is_worker)
+
+    def node(self, host: str) -> NodeSpec:
+        return next(node for node in self.nodes if node.host == host)
+
+    def pod_subnets(self) -> dict[str, IPv4Network]:
+        """Each node's pod subnet, by inventory host name (see `allocate_pod_subnets`)."""
+        return allocate_pod_subnets(self.pod_cidr, self.node_pod_prefix, self.node_network, self.nodes)
+
+    def pod_cidr_for(self, host: str) -> IPv4Network:
+        return self.pod_subnets()[host]
+
+
+def _duplicates(nodes, key: str, value_of) -> list[InitErrorDetails]:
+    seen: dict[Any, str] = {}
+    problems = []
+    for node in nodes:
+        value = value_of(node)
+        if value in seen:
+            problems.append(_problem(("hosts", node.host, key), str(value),
+                f"is also used by host {seen[value]}; every node needs its own {key}"))
+        else:
+            seen[value] = node.host
+    return problems
+
+
+def node_network_of(addresses: list[IPv4Address]) -> IPv4Network:
+    if not addresses:
+        return IPv4Network("0.0.0.0/32")
+    prefix = 24
+    while prefix > 0:
+        network = IPv4Network((addresses[0], prefix), strict=False)
+        if all(address in network for address in addresses):
+            return network
+        prefix -= 1
+    return IPv4Network("0.0.0.0/0")
+
+
+def _slots(pod_cidr: IPv4Network, prefix: int, subnet: IPv4Network) -> range:
+    """The indexes of the /prefix node subnets of pod_cidr that subnet covers."""
+    size = 2 ** (32 - prefix)
+    first = (int(subnet.network_address) - int(pod_cidr.network_address)) // size
+    last = (int(subnet.broadcast_address) - int(pod_cidr.network_address)) // size
+    return range(first, last + 1)
+
+
+def allocate_pod_subnets(
+    pod_cidr: IPv4Network, prefix: int, node_network: IPv4Network, nodes: tuple[NodeSpec, ...]
+) -> dict[str, IPv4Network]:
+    """Give every node a pod subnet, deterministically and stably.
+
+    A node's subnet index is its address's offset in the node network (192.168.56.12 gets
+    10.244.12.0/24), wrapped to the number of subnets; a taken index moves to the next free
+    one, in node-address order. So adding or removing a node never moves another node's
+    subnet unless their indexes collide. Subnets set per host are reserved first.
+    """
+    count = 2 ** (prefix - pod_cidr.prefixlen)
+    size = 2 ** (32 - prefix)
+    assigned: dict[str, IPv4Network] = {}
+    taken: set[int] = set()
+    for node in nodes:
+        if node.pod_cidr is not None:
+            assigned[node.host] = node.pod_cidr
+            taken.update(_slots(pod_cidr, prefix, node.pod_cidr))
+    for node in sorted((n for n in nodes if n.pod_cidr is None), key=lambda n: n.node_ip):
+        index = (int(node.node_ip) - int(node_network.network_address)) % count
+        for step in range(count):
+            candidate = (index + step) % count
+            if candidate not in taken:
+                break
+        else:
+            raise ValueError(f"no free pod subnet for {node.host}")
+        taken.add(candidate)
+        assigned[node.host] = ipaddress.IPv4Network((int(pod_cidr.network_address) + candidate * size, prefix))
+    return assigned
+
+
+# Keys of the cluster spec, read from group (or `all`) data; host data may set only these:
+CLUSTER_KEYS = tuple(key for key in ClusterSpec.model_fields if key != "nodes")
+HOST_KEYS = ("node_ip", "node_name", "pod_cidr")
+
+
+@dataclass(frozen=True)
+class HostInput:
+    """What the inventory says about one host, before validation."""
+
+    host: str
+    groups: frozenset[str]
+    host_data: dict[str, Any]
+    ssh_hostname: str | None = None
+
+
+def parse_cluster(settings: dict[str, Any], hosts: list[HostInput]) -> ClusterSpec:
+    """Validate cluster settings and hosts into a ClusterSpec, or raise SpecError with every problem."""
+    nodes = []
+    for item in hosts:
+        node_ip = item.host_data.get("node_ip")
+        if node_ip is None and item.ssh_hostname and _looks_like_ip(item.ssh_hostname):
+            node_ip = item.ssh_hostname
+        nodes.append({
+            "host": item.host,
+            "name": item.host_data.get("node_name", item.host),
+            "node_ip": node_ip,
+            "groups": item.groups,
+            "pod_cidr": item.host_data.get("pod_cidr"),
+        })
+    raw = {key: value for key, value in settings.items() if key in CLUSTER_KEYS}
+    raw["nodes"] = nodes
+    try:
+        return ClusterSpec.model_validate(raw)
+    except ValidationError as error:
+        raise SpecError([_to_problem(item, hosts) for item in error.errors()]) from None
+
+
+def _looks_like_ip(value: str) -> bool:
+    try:
+        IPv4Address(value)
+        return True
+    except ValueError:
+        return False
+
+
+def _to_problem(error: dict, hosts: list[HostInput]) -> Problem:
+    location = list(error["loc"])
+    if len(location) > 1 and location[0] == "nodes" and isinstance(location[1], str):
+        location = location[1:]  # checks across nodes already name their host
+    # Field errors inside a node come as ("nodes", index, field): name the host instead.
+    if len(location) >= 2 and location[0] == "nodes" and isinstance(location[1], int):
+        host = hosts[location[1]].host
+        field = {"name": "node_name"}.get(location[2], location[2]) if len(location) > 2 else ""
+        location = ["hosts", host, field] if field else ["hosts", host]
+    key = ".".join(str(part) for part in location if part != "")
+    message = error["msg"]
+    if error["type"] == "extra_forbidden":
+        message = "is not a cluster spec key"
+    return Problem(key=key, value=error.get("input"), message=message)

@@ -1,0 +1,75 @@
+"""Shared fixtures.
+
+Host tests (tests/hosts) run against `--inventory FILE` when given (that is what
+`kubewire verify` does); otherwise the session builds the one-machine lab, converges it with
+`pyinfra inventories/local.py deploys/cluster.py`, and takes it down at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from kubewire import lab
+from kubewire.inventory import load_inventory, spec_from_inventory
+from kubewire.spec import ClusterSpec
+from kubewire.ssh import ssh_targets, testinfra_host
+
+ROOT = Path(__file__).resolve().parents[1]
+LOCAL_INVENTORY = ROOT / "inventories" / "local.py"
+MAIN_DEPLOY = ROOT / "deploys" / "cluster.py"
+LAB_NODES = 3
+
+
+def pytest_addoption(parser):
+    parser.addoption("--inventory", default=None, help="check these hosts instead of building the lab")
+
+
+def run_deploy(inventory: Path, deploy: Path = MAIN_DEPLOY) -> dict:
+    """Run the real pyinfra CLI and return its JSON results (raises when it fails)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "pyinfra", str(inventory), str(deploy), "-y", "--json"],
+        cwd=ROOT, capture_output=True, text=True,
+    )
+    if result.returncode != 0:
+        raise AssertionError(f"pyinfra failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return json.loads(result.stdout)
+
+
+@dataclass
+class Converged:
+    inventory: Path
+    first_run: dict | None  # the deploy's results when this session converged the lab
+
+
+@pytest.fixture(scope="session")
+def converged(request) -> Converged:
+    given = request.config.getoption("--inventory")
+    if given:
+        return Converged(Path(given), None)
+    if os.geteuid() != 0:
+        pytest.fail("the lab tests need root (network namespaces, mounts, systemd-nspawn)")
+    lab.up(LAB_NODES, log=lambda *_: None)
+    request.addfinalizer(lambda: lab.down(log=lambda *_: None))
+    return Converged(LOCAL_INVENTORY, run_deploy(LOCAL_INVENTORY))
+
+
+@pytest.fixture(scope="session")
+def spec(converged) -> ClusterSpec:
+    return spec_from_inventory(load_inventory(converged.inventory))
+
+
+@pytest.fixture(scope="session")
+def nodes(converged, spec):
+    """testinfra hosts by node name, over SSH with host keys checked."""
+    targets = ssh_targets(load_inventory(converged.inventory))
+    if converged.inventory == LOCAL_INVENTORY or os.environ.get("KUBEWIRE_LAB_ONLY"):
+        for target in targets.values():
+            lab.assert_lab_address(target.hostname)
+    return {spec.node(name).name: testinfra_host(target) for name, target in targets.items()}

@@ -1,0 +1,18 @@
+"""The main job on the lab: it converges, and a second run changes nothing."""
+
+from tests.conftest import run_deploy
+
+
+def test_first_run_converged_without_errors(converged):
+    if converged.first_run is None:
+        return  # checking an inventory converged elsewhere (kubewire verify)
+    totals = converged.first_run["results"]["totals"]
+    assert totals["error"] == 0 and not converged.first_run["results"]["failed_hosts"]
+    assert totals["success"] > 0  # a fresh lab has something to change (at least /etc/hosts)
+
+
+def test_second_run_reports_no_changes(converged):
+    results = run_deploy(converged.inventory)["results"]
+    changed = {op["name"]: op["success"] for op in results["operations"] if op["success"]}
+    assert results["totals"]["error"] == 0
+    assert results["totals"]["success"] == 0, f"a re-run changed: {changed}"

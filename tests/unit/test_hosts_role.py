@@ -1,0 +1,47 @@
+"""The hosts role, planned against the @fake connector and rendered on the controller."""
+
+from kubewire.spec import HostInput, parse_cluster
+from kubewire.templates import render
+from roles.hosts import hosts
+from tests.unit.plan import facts, fake_host, plan
+
+
+def three_nodes(responses_for=lambda name: {}):
+    controlplane = [fake_host("controlplane", "192.168.56.10", responses_for("controlplane"))]
+    workers = [fake_host(name, f"192.168.56.{11 + index}", responses_for(name))
+               for index, name in enumerate(["node01", "node02"])]
+    return controlplane, workers
+
+
+def test_sets_the_hostname_when_it_differs():
+    commands = plan(*three_nodes(lambda name: facts(hostname="debian")), hosts)
+    for node in ("controlplane", "node01", "node02"):
+        assert any(f"hostnamectl set-hostname {node}" in c for c in commands[node]), commands[node]
+
+
+def test_leaves_a_correct_hostname_alone():
+    commands = plan(*three_nodes(lambda name: facts(hostname=name)), hosts)
+    for node_commands in commands.values():
+        assert not any("set-hostname" in c for c in node_commands), node_commands
+
+
+def test_uploads_hosts_file_when_missing():
+    commands = plan(*three_nodes(), hosts)
+    for node_commands in commands.values():
+        assert any("/etc/hosts" in c for c in node_commands)
+
+
+def test_hosts_file_names_every_node_at_its_node_ip():
+    spec = parse_cluster({}, [
+        HostInput("cp", frozenset({"controlplane"}), {"node_ip": "10.0.0.5", "node_name": "cp1"}),
+        HostInput("w", frozenset({"workers"}), {"node_ip": "10.0.0.6"}),
+    ])
+    text = render("hosts", "hosts.j2", cluster_name=spec.cluster_name, nodes=spec.nodes,
+                  extra_entries={"10.0.0.100": ["registry.lab", "registry"]})
+    lines = [line.split() for line in text.splitlines() if line and not line.startswith("#")]
+    assert ["10.0.0.5", "cp1"] in lines
+    assert ["10.0.0.6", "w"] in lines
+    assert ["10.0.0.100", "registry.lab", "registry"] in lines
+    assert ["127.0.0.1", "localhost"] in lines
+    # Debian's 127.0.1.1 alias would make the node name resolve to loopback.
+    assert not any(line[0] == "127.0.1.1" for line in lines)
