@@ -69,10 +69,14 @@ def _lab_errors(func):
 
 @lab.command()
 @click.option("--nodes", "count", default=3, show_default=True, help="controlplane plus N-1 workers")
+@click.option("--recreate", is_flag=True, help="start from fresh nodes even if this lab is already up")
 @_lab_errors
-def up(count: int) -> None:
-    """Build the lab (replacing one left behind) and wait until every node answers SSH."""
-    lab_module.up(count, log=click.echo)
+def up(count: int, recreate: bool) -> None:
+    """Build the lab and wait until every node answers SSH.
+
+    A healthy lab of the same size is kept; any other lab (even one left behind by another
+    checkout) is replaced."""
+    lab_module.up(count, recreate=recreate, log=click.echo)
 
 
 @lab.command()

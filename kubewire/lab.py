@@ -309,8 +309,12 @@ def lab_node_count() -> int | None:
 # -- up and down ---------------------------------------------------------------------------
 
 
-def up(count: int = 3, log=print) -> list[LabNode]:
+def up(count: int = 3, recreate: bool = False, log=print) -> list[LabNode]:
+    """Build a lab of `count` nodes; a healthy lab of that size already up is kept as it is."""
     nodes = lab_nodes(count)
+    if not recreate and _healthy(nodes):
+        log(f"the lab's {count} nodes are already up (kubewire lab up --recreate starts afresh)")
+        return nodes
     if read_state() or _leftovers():
         log("removing a lab left behind")
         down(log=lambda *_: None)
@@ -333,6 +337,12 @@ def up(count: int = 3, log=print) -> list[LabNode]:
         raise
     log(f"{len(nodes)} nodes up in {time.monotonic() - started:.1f}s on {BRIDGE} ({LAB_NETWORK})")
     return nodes
+
+
+def _healthy(nodes: list[LabNode]) -> bool:
+    entries = read_state().get("nodes", [])
+    return ([entry["name"] for entry in entries] == [node.name for node in nodes]
+            and all(_alive(entry["pid"]) for entry in entries) and all(_ssh_answers(node) for node in nodes))
 
 
 def _write_state(state: dict) -> None:

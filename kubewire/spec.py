@@ -302,6 +302,9 @@ class ClusterSpec(BaseModel):
                 if node.node_ip in net:
                     problems.append(_problem(("hosts", node.host, "node_ip"), str(node.node_ip),
                         f"lies inside {key} {net}; node addresses must be outside the pod and service ranges"))
+            if self.node_cidr is not None and node.node_ip not in self.node_cidr:
+                problems.append(_problem(("hosts", node.host, "node_ip"), str(node.node_ip),
+                    f"lies outside node_cidr {self.node_cidr}; fix the address or widen node_cidr"))
 
         problems += self._dns_service_ip_problems()
         problems += self._pod_subnet_problems()

@@ -55,7 +55,7 @@ def converged(request) -> Converged:
         return Converged(Path(given), None)
     if os.geteuid() != 0:
         pytest.fail("the lab tests need root (network namespaces, mounts, systemd-nspawn)")
-    lab.up(LAB_NODES, log=lambda *_: None)
+    lab.up(LAB_NODES, recreate=True, log=lambda *_: None)
     request.addfinalizer(lambda: lab.down(log=lambda *_: None))
     return Converged(LOCAL_INVENTORY, run_deploy(LOCAL_INVENTORY))
 

@@ -1,0 +1,37 @@
+# kubewire on a fresh Debian 12 machine, as root.
+#   make lab    set up, build the one-machine lab, converge it, verify it
+#   make test   set up, lint, unit tests, and the lab tests (builds its own lab)
+
+VENV ?= .venv
+BIN := $(VENV)/bin
+# What the controller needs: the lab (debootstrap, systemd-nspawn, ip, nft, a local apt
+# repository) and a Python virtual environment.
+APT_PACKAGES := python3 python3-venv debootstrap systemd-container iproute2 nftables \
+	openssh-client dpkg-dev
+
+.PHONY: setup lab test lint lab-down
+
+setup: $(VENV)/.kubewire-installed
+
+$(VENV)/.kubewire-installed: pyproject.toml
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) >/dev/null
+	python3 -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+lab: setup
+	$(BIN)/kubewire lab up
+	$(BIN)/kubewire check inventories/local.py
+	$(BIN)/pyinfra inventories/local.py deploys/cluster.py -y
+	$(BIN)/kubewire verify inventories/local.py
+
+lab-down: setup
+	$(BIN)/kubewire lab down
+
+lint: setup
+	$(BIN)/ruff check .
+
+test: lint
+	KUBEWIRE_LAB_ONLY=1 $(BIN)/pytest

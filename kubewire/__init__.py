@@ -1,0 +1,1 @@
+"""kubewire: Kubernetes cluster networking on real Linux nodes, declaratively, with pyinfra."""
