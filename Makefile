@@ -5,9 +5,9 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 # What the controller needs: the lab (debootstrap, systemd-nspawn, ip, nft, a local apt
-# repository) and a Python virtual environment.
+# repository), vagrant (to validate the Vagrantfile) and a Python virtual environment.
 APT_PACKAGES := python3 python3-venv debootstrap systemd-container iproute2 nftables \
-	openssh-client dpkg-dev
+	openssh-client dpkg-dev vagrant
 
 .PHONY: setup lab test lint lab-down
 

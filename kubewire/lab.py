@@ -60,6 +60,9 @@ MASKED_UNITS = ("apt-daily.timer", "apt-daily-upgrade.timer", "e2scrub_all.timer
                 "dpkg-db-backup.timer", "getty@tty1.service")
 
 SSH_PORT = 22
+# Every node's systemd holds several inotify instances; the kernel default (128 per user,
+# and all nodes run as root) runs out at about 20 nodes ("Too many open files" at boot).
+INOTIFY_INSTANCES_PER_NODE = 32
 BOOT_TIMEOUT = 60.0
 
 
@@ -321,6 +324,7 @@ def up(count: int = 3, recreate: bool = False, log=print) -> list[LabNode]:
     rootfs, repo = ensure_rootfs(log)
     ensure_keys(nodes)
     started = time.monotonic()
+    _raise_inotify_limit(len(nodes))
     _bridge_up()
     state = {"nodes": [], "bridge": BRIDGE, "keys_dir": str(KEYS_DIR)}
     STATE_DIR.mkdir(parents=True, exist_ok=True)
@@ -349,6 +353,13 @@ def _write_state(state: dict) -> None:
     tmp = state_file().with_suffix(".tmp")
     tmp.write_text(json.dumps(state, indent=1))
     tmp.rename(state_file())
+
+
+def _raise_inotify_limit(count: int) -> None:
+    limit = Path("/proc/sys/fs/inotify/max_user_instances")
+    wanted = 128 + INOTIFY_INSTANCES_PER_NODE * count
+    if int(limit.read_text()) < wanted:
+        limit.write_text(f"{wanted}\n")
 
 
 def _bridge_up() -> None:
@@ -442,7 +453,10 @@ def _wait_for_ssh(nodes: list[LabNode]) -> None:
         waiting = [node for node in waiting if not _ssh_answers(node)]
         if waiting and time.monotonic() > deadline:
             names = ", ".join(node.name for node in waiting)
-            raise LabError(f"no SSH from {names} after {BOOT_TIMEOUT:.0f}s (see {STATE_DIR}/nodes/*/console.log)")
+            console = waiting[0].dir / "console.log"
+            tail = console.read_text(errors="replace").splitlines()[-15:] if console.exists() else []
+            raise LabError(f"no SSH from {names} after {BOOT_TIMEOUT:.0f}s; {waiting[0].name}'s console ends:\n"
+                           + "\n".join(tail))
         if waiting:
             time.sleep(0.1)
 

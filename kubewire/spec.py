@@ -63,10 +63,11 @@ class SpecError(Exception):
         return "\n".join(lines)
 
 
-def _problem(key_path: tuple, value: Any, message: str) -> InitErrorDetails:
-    # Braces in values (e.g. a dict) would be taken as placeholders by pydantic.
-    safe = message.replace("{", "{{").replace("}", "}}")
-    return InitErrorDetails(type=PydanticCustomError("spec", safe), loc=key_path, input=value)
+def _problem(key_path: tuple, value: Any, message: str, depends: tuple[str, ...] = ()) -> InitErrorDetails:
+    """A problem found by a check across fields; `depends` names the fields the check reads,
+    so that it is not reported when one of them is itself invalid (see parse_cluster)."""
+    error = PydanticCustomError("spec", message, {"depends": ",".join(depends)})
+    return InitErrorDetails(type=error, loc=key_path, input=value)
 
 
 def _network(value: Any, key_hint: str) -> IPv4Network:
@@ -265,7 +266,8 @@ class ClusterSpec(BaseModel):
         elif not any(node.is_controlplane for node in nodes):
             names = [node.host for node in nodes]
             problems.append(
-                _problem(("groups", "controlplane"), [], f"no host is in group controlplane; put one of {names} there")
+                _problem(("groups", "controlplane"), [], f"no host is in group controlplane; put one of {names} there",
+                         depends=("nodes",))
             )
         for node in nodes:
             if not node.groups & set(GROUPS):
@@ -286,25 +288,29 @@ class ClusterSpec(BaseModel):
     @model_validator(mode="after")
     def _cross_checks(self) -> ClusterSpec:
         problems: list[InitErrorDetails] = []
-        pods, services, node_net = self.pod_cidr, self.service_cidr, self.node_network
+        pods, services = self.pod_cidr, self.service_cidr
 
         if pods.overlaps(services):
             problems.append(_problem(("service_cidr",), str(services),
                 f"overlaps pod_cidr {pods}; pods and services need separate ranges "
-                "(e.g. 10.96.0.0/12 and 10.244.0.0/16)"))
+                "(e.g. 10.96.0.0/12 and 10.244.0.0/16)", depends=("pod_cidr", "service_cidr")))
         for key, net in (("pod_cidr", pods), ("service_cidr", services)):
-            if net.overlaps(node_net):
+            # A derived node network says nothing more than the node addresses checked below.
+            if self.node_cidr is not None and net.overlaps(self.node_cidr):
                 problems.append(_problem((key,), str(net),
-                    f"overlaps the node network {node_net}; choose a range the nodes do not use"))
+                    f"overlaps the node network {self.node_cidr}; choose a range the nodes do not use",
+                    depends=(key, "node_cidr")))
 
         for node in self.nodes:
             for key, net in (("pod_cidr", pods), ("service_cidr", services)):
                 if node.node_ip in net:
                     problems.append(_problem(("hosts", node.host, "node_ip"), str(node.node_ip),
-                        f"lies inside {key} {net}; node addresses must be outside the pod and service ranges"))
+                        f"lies inside {key} {net}; node addresses must be outside the pod and service ranges",
+                        depends=(key,)))
             if self.node_cidr is not None and node.node_ip not in self.node_cidr:
                 problems.append(_problem(("hosts", node.host, "node_ip"), str(node.node_ip),
-                    f"lies outside node_cidr {self.node_cidr}; fix the address or widen node_cidr"))
+                    f"lies outside node_cidr {self.node_cidr}; fix the address or widen node_cidr",
+                    depends=("node_cidr",)))
 
         problems += self._dns_service_ip_problems()
         problems += self._pod_subnet_problems()
@@ -312,7 +318,7 @@ class ClusterSpec(BaseModel):
         if self.kube_proxy_mode == "nftables" and self.minor < NFTABLES_MIN_MINOR:
             problems.append(_problem(("kube_proxy_mode",), self.kube_proxy_mode,
                 f"needs Kubernetes 1.{NFTABLES_MIN_MINOR} or newer (this cluster is {self.kubernetes_version}); "
-                "use iptables or raise kubernetes_version"))
+                "use iptables or raise kubernetes_version", depends=("kube_proxy_mode", "kubernetes_version")))
         if problems:
             raise ValidationError.from_exception_data("ClusterSpec", problems)
         return self
@@ -329,14 +335,14 @@ class ClusterSpec(BaseModel):
                        f"use e.g. {example}")
         else:
             return []
-        return [_problem(("dns_service_ip",), str(dns), message)]
+        return [_problem(("dns_service_ip",), str(dns), message, depends=("dns_service_ip", "service_cidr"))]
 
     def _pod_subnet_problems(self) -> list[InitErrorDetails]:
         pods, prefix = self.pod_cidr, self.node_pod_prefix
         if prefix < pods.prefixlen:
             return [_problem(("node_pod_prefix",), prefix,
                 f"is wider than pod_cidr {pods} itself; use a prefix of at least {pods.prefixlen}, "
-                f"e.g. {min(pods.prefixlen + 8, 30)}")]
+                f"e.g. {min(pods.prefixlen + 8, 30)}", depends=("pod_cidr", "node_pod_prefix"))]
         problems = []
         capacity = 2 ** (prefix - pods.prefixlen)
         # Per-host subnets wider than node_pod_prefix take several slots (see allocate_pod_subnets).
@@ -347,11 +353,11 @@ class ClusterSpec(BaseModel):
             taken = f" and per-host pod_cidr values take {len(reserved)} of them" if reserved else ""
             problems.append(_problem(("pod_cidr",), str(pods),
                 f"holds only {capacity} node subnets of /{prefix} but there are {len(self.nodes)} nodes{taken}; "
-                f"widen pod_cidr or raise node_pod_prefix"))
+                f"widen pod_cidr or raise node_pod_prefix", depends=("pod_cidr", "node_pod_prefix", "nodes")))
         for node in self.nodes:
             if node.pod_cidr is not None and not node.pod_cidr.subnet_of(pods):
                 problems.append(_problem(("hosts", node.host, "pod_cidr"), str(node.pod_cidr),
-                    f"is outside the cluster's pod_cidr {pods}; pick a subnet inside it"))
+                    f"is outside the cluster's pod_cidr {pods}; pick a subnet inside it", depends=("pod_cidr",)))
         explicit = [node for node in self.nodes if node.pod_cidr is not None]
         for index, node in enumerate(explicit):
             for other in explicit[index + 1:]:
@@ -499,7 +505,28 @@ def parse_cluster(settings: dict[str, Any], hosts: list[HostInput]) -> ClusterSp
     try:
         return ClusterSpec.model_validate(raw)
     except ValidationError as error:
-        raise SpecError([_to_problem(item, hosts) for item in error.errors()]) from None
+        errors = error.errors()
+    problems = [_to_problem(item, hosts) for item in errors]
+
+    # Pydantic runs the checks across fields only when every field is valid. To report every
+    # problem at once, check again without the invalid fields (their defaults stand in) and
+    # without the invalid nodes, keeping only problems that do not read an invalid field.
+    invalid = {item["loc"][0] for item in errors if item["loc"][0] != "nodes"}
+    bad_nodes = {item["loc"][1] for item in errors if item["loc"][:1] == ("nodes",) and isinstance(item["loc"][1], int)}
+    if invalid or bad_nodes:
+        invalid |= {"nodes"} if bad_nodes else set()
+        kept = [index for index in range(len(hosts)) if index not in bad_nodes]
+        retry = {key: value for key, value in raw.items() if key not in invalid}
+        retry["nodes"] = [nodes[index] for index in kept]
+        try:
+            ClusterSpec.model_validate(retry)
+        except ValidationError as again:
+            for item in again.errors():
+                depends = set(filter(None, item.get("ctx", {}).get("depends", "").split(",")))
+                problem = _to_problem(item, [hosts[index] for index in kept])
+                if not depends & invalid and problem not in problems:
+                    problems.append(problem)
+    raise SpecError(problems)
 
 
 def _looks_like_ip(value: str) -> bool:

@@ -1,0 +1,30 @@
+"""`pyinfra INVENTORY deploys/cluster.py` stops on a bad spec before it connects to any host."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+BAD_INVENTORY = '''
+from kubewire.inventory import validate_before_connect
+controlplane = [("controlplane", {"ssh_hostname": "192.168.56.10", "node_ip": "192.168.56.10"})]
+workers = [("node01", {"ssh_hostname": "192.168.56.11", "node_ip": "10.96.0.20"})]
+validate_before_connect(__file__)
+'''
+
+
+def test_pyinfra_exits_2_with_every_error_and_connects_to_nothing(tmp_path):
+    (tmp_path / "inventory.py").write_text(BAD_INVENTORY)
+    (tmp_path / "group_data").mkdir()
+    (tmp_path / "group_data/all.py").write_text('kube_proxy_mode = "userspace"\ndns_service_ip = "10.96.0.1"\n')
+    result = subprocess.run(
+        [sys.executable, "-m", "pyinfra", str(tmp_path / "inventory.py"), str(ROOT / "deploys/cluster.py"), "-y"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "the cluster spec has 3 errors; nothing was changed" in result.stderr
+    assert "kube_proxy_mode = 'userspace': was removed from kube-proxy in Kubernetes 1.26" in result.stderr
+    assert "hosts.node01.node_ip = '10.96.0.20': lies inside service_cidr" in result.stderr
+    assert "dns_service_ip = '10.96.0.1'" in result.stderr
+    assert "Connecting to hosts" not in result.stdout + result.stderr
