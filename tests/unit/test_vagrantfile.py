@@ -9,7 +9,9 @@ from kubewire.inventory import load_inventory, spec_from_inventory
 
 ROOT = Path(__file__).resolve().parents[2]
 VAGRANTFILE = (ROOT / "Vagrantfile").read_text()
-MACHINE = re.compile(r'\{ name: "(?P<name>[^"]+)",\s+ip: "(?P<ip>[^"]+)", cpus: (?P<cpus>\d+), memory: (?P<memory>\d+) \}')
+MACHINE = re.compile(
+    r'\{ name: "(?P<name>[^"]+)",\s+ip: "(?P<ip>[^"]+)", cpus: (?P<cpus>\d+), memory: (?P<memory>\d+) \}'
+)
 
 
 def test_vagrantfile_validates(tmp_path):
