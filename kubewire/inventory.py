@@ -15,7 +15,18 @@ from pyinfra.api import State
 from pyinfra.api.inventory import Inventory
 from pyinfra.context import ctx_state
 
-from .spec import CLUSTER_KEYS, HOST_KEYS, ClusterSpec, HostInput, Problem, SpecError, parse_cluster
+from .spec import (
+    CLUSTER_KEYS,
+    CLUSTER_ROLES,
+    HOST_KEYS,
+    NODE_ROLES,
+    ClusterSpec,
+    HostInput,
+    Problem,
+    SpecError,
+    parse_cluster,
+    role_of_key,
+)
 
 SPEC_ERROR_EXIT = 2
 
@@ -32,7 +43,8 @@ def spec_from_inventory(inventory: Inventory) -> ClusterSpec:
         own = inventory.get_host_data(host.name)
         shared = {**inventory.get_data(), **inventory.get_groups_data(host.groups), **inventory.get_override_data()}
         shared_keys[host.name] = set(shared)
-        for key in CLUSTER_KEYS:
+        cluster_wide = set(CLUSTER_KEYS) | {key for key in {**shared, **own} if role_of_key(key, CLUSTER_ROLES)}
+        for key in sorted(cluster_wide):
             if key in own and key not in HOST_KEYS:
                 problems.append(Problem(f"hosts.{host.name}.{key}", own[key],
                     "is a cluster-wide key; set it in group_data/all.py, not in one host's data"))
@@ -49,6 +61,7 @@ def spec_from_inventory(inventory: Inventory) -> ClusterSpec:
             groups=frozenset(host.groups),
             host_data=own,
             ssh_hostname=host.data.get("ssh_hostname") or host.name,
+            role_data={key: value for key, value in {**shared, **own}.items() if role_of_key(key, NODE_ROLES)},
         ))
     for key, value in settings.items():
         # A host without the key would silently get the value set for the others.

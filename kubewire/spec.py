@@ -6,14 +6,17 @@
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from .settings import HostsSettings, RoleSettings
 
 # Kubernetes minor versions kubewire renders and tests for (inclusive).
 SUPPORTED_K8S_MINORS = range(29, 38)
@@ -107,6 +110,8 @@ class NodeSpec(BaseModel):
     pod_cidr: IPv4Network | None = Field(
         default=None, description="This node's own pod subnet, if set per host."
     )
+    # Node roles' settings (kubewire/settings.py), from the host's group and host data.
+    hosts: HostsSettings = HostsSettings()
 
     @field_validator("name", mode="before")
     @classmethod
@@ -471,9 +476,34 @@ def allocate_pod_subnets(
     return assigned
 
 
+def _roles_of(model: type[BaseModel]) -> dict[str, type[RoleSettings]]:
+    return {name: info.annotation for name, info in model.model_fields.items()
+            if isinstance(info.annotation, type) and issubclass(info.annotation, RoleSettings)}
+
+
+# Role settings by role name: per node (may differ per group or host), or cluster-wide.
+NODE_ROLES = _roles_of(NodeSpec)
+CLUSTER_ROLES = _roles_of(ClusterSpec)
 # Keys of the cluster spec, read from group (or `all`) data; host data may set only these:
-CLUSTER_KEYS = tuple(key for key in ClusterSpec.model_fields if key != "nodes")
+CLUSTER_KEYS = tuple(key for key in ClusterSpec.model_fields if key != "nodes" and key not in CLUSTER_ROLES)
 HOST_KEYS = ("node_ip", "node_name", "pod_cidr")
+
+
+def role_of_key(key: str, roles: dict[str, type[RoleSettings]]) -> str | None:
+    """The role whose prefix `key` has (`coredns_pods` -> coredns), if any; cluster keys have none."""
+    if key in CLUSTER_KEYS:
+        return None
+    return next((role for role in sorted(roles, key=len, reverse=True) if key.startswith(role + "_")), None)
+
+
+def role_keys(data: dict[str, Any], roles: dict[str, type[RoleSettings]]) -> dict[str, dict[str, Any]]:
+    """Split data into the roles' settings: {"hosts": {"hosts_extra_entries": ...}}."""
+    split: dict[str, dict[str, Any]] = {}
+    for key, value in data.items():
+        role = role_of_key(key, roles)
+        if role is not None:
+            split.setdefault(role, {})[key] = value
+    return split
 
 
 @dataclass(frozen=True)
@@ -484,6 +514,8 @@ class HostInput:
     groups: frozenset[str]
     host_data: dict[str, Any]
     ssh_hostname: str | None = None
+    # Node roles' keys as this host sees them (host data over group data over `all`).
+    role_data: dict[str, Any] = field(default_factory=dict)
 
 
 def parse_cluster(settings: dict[str, Any], hosts: list[HostInput]) -> ClusterSpec:
@@ -499,8 +531,10 @@ def parse_cluster(settings: dict[str, Any], hosts: list[HostInput]) -> ClusterSp
             "node_ip": node_ip,
             "groups": item.groups,
             "pod_cidr": item.host_data.get("pod_cidr"),
+            **role_keys(item.role_data, NODE_ROLES),
         })
     raw = {key: value for key, value in settings.items() if key in CLUSTER_KEYS}
+    raw.update(role_keys(settings, CLUSTER_ROLES))
     raw["nodes"] = nodes
     try:
         return ClusterSpec.model_validate(raw)
@@ -541,13 +575,28 @@ def _to_problem(error: dict, hosts: list[HostInput]) -> Problem:
     location = list(error["loc"])
     if len(location) > 1 and location[0] == "nodes" and isinstance(location[1], str):
         location = location[1:]  # checks across nodes already name their host
-    # Field errors inside a node come as ("nodes", index, field): name the host instead.
+    # Field errors inside a node come as ("nodes", index, field, ...): name the host instead.
     if len(location) >= 2 and location[0] == "nodes" and isinstance(location[1], int):
         host = hosts[location[1]].host
-        field = {"name": "node_name"}.get(location[2], location[2]) if len(location) > 2 else ""
-        location = ["hosts", host, field] if field else ["hosts", host]
+        rest = location[2:]
+        if rest and rest[0] == "name":
+            rest[0] = "node_name"
+        if len(rest) > 1 and rest[0] in NODE_ROLES:
+            rest = rest[1:]  # (role, data key): the prefixed data key names itself
+        location = ["hosts", host, *rest]
+    elif len(location) > 1 and location[0] in CLUSTER_ROLES:
+        location = location[1:]
     key = ".".join(str(part) for part in location if part != "")
     message = error["msg"]
     if error["type"] == "extra_forbidden":
-        message = "is not a cluster spec key"
+        message = _unknown_key_message(str(location[-1]))
     return Problem(key=key, value=error.get("input"), message=message)
+
+
+def _unknown_key_message(key: str) -> str:
+    roles = {**NODE_ROLES, **CLUSTER_ROLES}
+    role = role_of_key(key, roles)
+    known = roles[role].keys() if role else list(CLUSTER_KEYS)
+    close = difflib.get_close_matches(key, known, n=1)
+    hint = f"did you mean {close[0]}? " if close else ""
+    return f"is not a key of {'role ' + role if role else 'the cluster spec'}; {hint}known: {', '.join(known)}"

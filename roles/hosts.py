@@ -9,14 +9,10 @@ from pyinfra.api import deploy
 from pyinfra.operations import files, server
 
 from kubewire.inventory import cluster_spec
+from kubewire.settings import HostsSettings
 from kubewire.templates import jinja_env_kwargs, template_path
 
-DEFAULTS = {
-    # Set the node's hostname to its node name (`node_name`, default: the inventory name).
-    "hosts_set_hostname": True,
-    # Extra /etc/hosts entries on every node: {"192.168.56.2": ["registry.lab"]}.
-    "hosts_extra_entries": {},
-}
+DEFAULTS = HostsSettings.defaults()
 
 
 @deploy("Hosts", data_defaults=DEFAULTS)
@@ -24,7 +20,7 @@ def hosts() -> None:
     spec = cluster_spec()
     node = spec.node(host.name)
 
-    if host.data.hosts_set_hostname:
+    if node.hosts.set_hostname:
         server.hostname(name=f"Set hostname to {node.name}", hostname=node.name)
 
     files.template(
@@ -37,5 +33,5 @@ def hosts() -> None:
         jinja_env_kwargs=jinja_env_kwargs(),
         cluster_name=spec.cluster_name,
         nodes=spec.nodes,
-        extra_entries=host.data.hosts_extra_entries,
+        extra_entries=node.hosts.extra_entries,
     )
