@@ -108,6 +108,14 @@ def start(name: str) -> None:
     lab_module.start_node(name)
 
 
+@lab.command()
+@click.argument("name")
+@_lab_errors
+def reboot(name: str) -> None:
+    """Reboot NAME (systemctl reboot inside it) and bring it back on its kept state."""
+    lab_module.reboot_node(name)
+
+
 @lab.command(context_settings={"ignore_unknown_options": True})
 @click.argument("name")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)

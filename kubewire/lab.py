@@ -344,8 +344,11 @@ def up(count: int = 3, recreate: bool = False, log=print) -> list[LabNode]:
 
 
 def _healthy(nodes: list[LabNode]) -> bool:
-    entries = read_state().get("nodes", [])
-    return ([entry["name"] for entry in entries] == [node.name for node in nodes]
+    state = read_state()
+    entries = state.get("nodes", [])
+    # A lab made from another checkout has other keys: this checkout could not log in.
+    return (state.get("keys_dir") == str(KEYS_DIR)
+            and [entry["name"] for entry in entries] == [node.name for node in nodes]
             and all(_alive(entry["pid"]) for entry in entries) and all(_ssh_answers(node) for node in nodes))
 
 
@@ -424,18 +427,39 @@ def _spawn(node: LabNode, repo: Path) -> int:
     return process.pid
 
 
-def start_node(name: str) -> None:
-    """Start a stopped node again on its kept state (after a reboot inside it)."""
-    state = read_state()
+def _state_entry(state: dict, name: str) -> dict:
     entry = next((n for n in state.get("nodes", []) if n["name"] == name), None)
     if entry is None:
-        raise LabError(f"no lab node named {name!r}")
+        raise LabError(f"no lab node named {name!r}; see `kubewire lab status`")
+    return entry
+
+
+def start_node(name: str) -> None:
+    """Start a stopped node again on its kept state and address (after a reboot inside it)."""
+    state = read_state()
+    entry = _state_entry(state, name)
     if _alive(entry["pid"]):
         return
     node = LabNode(entry["name"], entry["index"])
     entry["pid"] = _spawn(node, cached_rootfs()[1])
     _write_state(state)
     _wait_for_ssh([node])
+
+
+def reboot_node(name: str, timeout: float = 30.0) -> None:
+    """Reboot a node as its own admin would (`systemctl reboot` inside it), keeping its state.
+
+    The node's systemd shuts down, systemd-nspawn exits, and the node is started again on the
+    same root and network namespace, the way a machine comes back from a reboot."""
+    entry = _state_entry(read_state(), name)
+    node = LabNode(entry["name"], entry["index"])
+    subprocess.run(ssh_command(name, ["systemctl", "reboot"]), capture_output=True, timeout=timeout)
+    deadline = time.monotonic() + timeout
+    while _exists(entry["pid"]):
+        if time.monotonic() > deadline:
+            raise LabError(f"{name} did not shut down within {timeout:.0f}s")
+        time.sleep(0.1)
+    start_node(node.name)
 
 
 def _ssh_answers(node: LabNode) -> bool:
@@ -544,8 +568,5 @@ def status() -> list[dict]:
 
 
 def ssh_command(name: str, command: list[str]) -> list[str]:
-    entry = next((n for n in read_state().get("nodes", []) if n["name"] == name), None)
-    if entry is None:
-        raise LabError(f"no lab node named {name!r}; see `kubewire lab status`")
-    assert_lab_address(entry["ip"])
+    assert_lab_address(_state_entry(read_state(), name)["ip"])
     return ["ssh", "-F", str(ssh_config_file()), *(["-t"] if not command else []), name, *command]
