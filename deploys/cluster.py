@@ -3,10 +3,17 @@
     pyinfra inventories/local.py deploys/cluster.py
 """
 
+from kubewire.identity import check_node_identities
 from kubewire.inventory import cluster_spec
+from roles.firewall import firewall
 from roles.hosts import hosts
+from roles.prereqs import prereqs
 
 # Parsed and validated once, before any fact is read or anything changes (exit 2 on errors).
 cluster_spec()
+# Hostnames, MACs, machine ids and product_uuids must be unique across the inventory.
+check_node_identities()
 
 hosts()
+prereqs()
+firewall()

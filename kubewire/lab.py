@@ -450,7 +450,9 @@ def reboot_node(name: str, timeout: float = 30.0) -> None:
     """Reboot a node as its own admin would (`systemctl reboot` inside it), keeping its state.
 
     The node's systemd shuts down, systemd-nspawn exits, and the node is started again on the
-    same root and network namespace, the way a machine comes back from a reboot."""
+    same root with a fresh network namespace (same link, MAC and address): kernel network
+    state -- sysctls, nftables, routes -- starts empty, as on a real machine after a reboot,
+    so what comes back is what the node restores at boot."""
     entry = _state_entry(read_state(), name)
     node = LabNode(entry["name"], entry["index"])
     subprocess.run(ssh_command(name, ["systemctl", "reboot"]), capture_output=True, timeout=timeout)
@@ -459,6 +461,8 @@ def reboot_node(name: str, timeout: float = 30.0) -> None:
         if time.monotonic() > deadline:
             raise LabError(f"{name} did not shut down within {timeout:.0f}s")
         time.sleep(0.1)
+    ip("netns", "delete", node.netns)  # its veth pair goes with it
+    _wire(node)
     start_node(node.name)
 
 

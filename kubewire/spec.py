@@ -16,13 +16,24 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from .settings import HostsSettings, RoleSettings
+from .settings import (
+    AddonsSettings,
+    CorednsSettings,
+    FirewallSettings,
+    HostsSettings,
+    KubeProxySettings,
+    PrereqsSettings,
+    RoleSettings,
+    split_host_port,
+)
 
 # Kubernetes minor versions kubewire renders and tests for (inclusive).
 SUPPORTED_K8S_MINORS = range(29, 38)
 DEFAULT_K8S_VERSION = "1.33"
 # kube-proxy's nftables mode: beta (usable) from 1.31, GA in 1.33.
 NFTABLES_MIN_MINOR = 31
+# Upstream deprecated kube-proxy's ipvs mode in this minor (KEP-5495); kubewire warns about it.
+IPVS_DEPRECATED_MINOR = 35
 # Kubernetes' node-port range; ports here are reserved on every node.
 NODE_PORT_RANGE = range(30000, 32768)
 
@@ -112,6 +123,8 @@ class NodeSpec(BaseModel):
     )
     # Node roles' settings (kubewire/settings.py), from the host's group and host data.
     hosts: HostsSettings = HostsSettings()
+    prereqs: PrereqsSettings = PrereqsSettings()
+    firewall: FirewallSettings = FirewallSettings()
 
     @field_validator("name", mode="before")
     @classmethod
@@ -163,6 +176,10 @@ class ClusterSpec(BaseModel):
     cni_plugin: Literal["bridge", "weave"] = "bridge"
     kube_proxy_mode: Literal["iptables", "ipvs", "nftables"] = "iptables"
     nodes: tuple[NodeSpec, ...]
+    # Cluster roles' settings (kubewire/settings.py), from group data: the add-ons and how they are applied.
+    addons: AddonsSettings = AddonsSettings()
+    kube_proxy: KubeProxySettings = KubeProxySettings()
+    coredns: CorednsSettings = CorednsSettings()
 
     # Field checks ---------------------------------------------------------------------------
 
@@ -319,6 +336,7 @@ class ClusterSpec(BaseModel):
 
         problems += self._dns_service_ip_problems()
         problems += self._pod_subnet_problems()
+        problems += self._coredns_problems()
 
         if self.kube_proxy_mode == "nftables" and self.minor < NFTABLES_MIN_MINOR:
             problems.append(_problem(("kube_proxy_mode",), self.kube_proxy_mode,
@@ -341,6 +359,20 @@ class ClusterSpec(BaseModel):
         else:
             return []
         return [_problem(("dns_service_ip",), str(dns), message, depends=("dns_service_ip", "service_cidr"))]
+
+    def _coredns_problems(self) -> list[InitErrorDetails]:
+        dns, domain = str(self.cluster_dns_ip), self.cluster_domain
+        problems = []
+        if dns in (split_host_port(upstream)[0] for upstream in self.coredns.upstreams):
+            problems.append(_problem(("coredns_upstreams",), self.coredns.upstreams,
+                f"includes the cluster DNS address {dns} itself, which would forward queries in a loop; "
+                "use the servers outside the cluster", depends=("coredns", "dns_service_ip", "service_cidr")))
+        for zone in self.coredns.stub_domains:
+            if zone == domain or zone.endswith("." + domain):
+                problems.append(_problem(("coredns_stub_domains",), zone,
+                    f"lies inside the cluster domain {domain}, which CoreDNS answers itself; "
+                    "stub domains are for zones outside the cluster", depends=("coredns", "cluster_domain")))
+        return problems
 
     def _pod_subnet_problems(self) -> list[InitErrorDetails]:
         pods, prefix = self.pod_cidr, self.node_pod_prefix
@@ -372,6 +404,21 @@ class ClusterSpec(BaseModel):
         return problems
 
     # Derived values -------------------------------------------------------------------------
+
+    def warnings(self) -> list[Problem]:
+        """What is allowed but probably not meant; `kubewire check`, `render` and the deploy show these."""
+        found = []
+        if self.kube_proxy_mode == "ipvs":
+            found.append(Problem("kube_proxy_mode", "ipvs",
+                f"upstream deprecated kube-proxy's ipvs mode in Kubernetes 1.{IPVS_DEPRECATED_MINOR}; "
+                "plan a move to nftables"))
+        unused_ipvs = {"ipvs_scheduler", "ipvs_strict_arp"} & self.kube_proxy.model_fields_set
+        if self.kube_proxy_mode != "ipvs":
+            for name in sorted(unused_ipvs):
+                found.append(Problem(f"kube_proxy_{name}", getattr(self.kube_proxy, name),
+                    f"has no effect: kube_proxy_mode is {self.kube_proxy_mode}, not ipvs"))
+        return found
+
 
     @property
     def minor(self) -> int:

@@ -1,0 +1,93 @@
+"""Role `firewall`: each node accepts what its role needs, and nothing else.
+
+The allow-list comes from one table (kubewire/ports.py): the Kubernetes ports of the node's
+groups, the CNI's ports, and `firewall_extra_ports`. Always allowed: the SSH port pyinfra is
+using (no lockout), loopback, established/related, ICMP, and anything from the pod range.
+The rules live in nftables table `inet kubewire`, loaded atomically from a rendered file and
+again at boot by a unit of kubewire's own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from io import StringIO
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.operations import files, server, systemd
+
+from kubewire.facts import Probes, file_digest_probe, first_line
+from kubewire.inventory import cluster_spec
+from kubewire.ports import required_ports
+from kubewire.settings import FirewallSettings
+from kubewire.templates import render
+
+DEFAULTS = FirewallSettings.defaults()
+
+NFT = "/usr/sbin/nft"
+RULES_FILE = "/etc/kubewire/firewall.nft"
+UNIT = "kubewire-firewall.service"
+UNIT_FILE = f"/etc/systemd/system/{UNIT}"
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def firewall_files(node_name: str) -> tuple[str, str, str]:
+    """The rules file, its digest (the live table carries it as a comment) and the unit file."""
+    spec = cluster_spec()
+    node = spec.node(node_name)
+    context = {
+        "node_name": node.name,
+        "groups": sorted(node.groups & {"controlplane", "workers"}),
+        "node_network": str(spec.node_network),
+        "pod_network": str(spec.pod_cidr),
+        "input_policy": node.firewall.input_policy,
+        "ssh_port": int(host.data.get("ssh_port") or 22),
+        "rules": required_ports(node.groups, spec.cni_plugin) + tuple(node.firewall.extra_ports),
+    }
+    rules_digest = sha256(repr(sorted(context.items())))[:16]
+    rules = render("firewall", "firewall.nft.j2", rules_digest=rules_digest, **context)
+    unit = render("firewall", "kubewire-firewall.service.j2", nft=NFT, rules_file=RULES_FILE)
+    return rules, rules_digest, unit
+
+
+@deploy("Firewall", data_defaults=DEFAULTS)
+def firewall() -> None:
+    settings = cluster_spec().node(host.name).firewall
+    probed = host.get_fact(Probes, probes=(
+        ("rules-file", file_digest_probe(RULES_FILE)),
+        ("unit-file", file_digest_probe(UNIT_FILE)),
+        ("live", f"{NFT} list table inet kubewire | grep -o 'kubewire-rules [0-9a-f]*'"),
+        ("enabled", f"systemctl is-enabled {UNIT}"),
+    ))
+    live_digest = first_line(probed, "live").removeprefix("kubewire-rules ")
+    enabled = first_line(probed, "enabled") == "enabled"
+
+    if not settings.enabled:
+        _remove(live_digest, enabled, probed)
+        return
+
+    rules, rules_digest, unit = firewall_files(host.name)
+    if first_line(probed, "rules-file") != sha256(rules):
+        files.put(name=f"Write the allow-list {RULES_FILE}", src=StringIO(rules), dest=RULES_FILE,
+                  user="root", group="root", mode="600", create_remote_dir=True)
+    unit_changed = first_line(probed, "unit-file") != sha256(unit)
+    if unit_changed:
+        files.put(name=f"Install {UNIT}", src=StringIO(unit), dest=UNIT_FILE, user="root", group="root", mode="644")
+    if unit_changed or not enabled:
+        systemd.service(name=f"Enable {UNIT} (the allow-list comes back at boot)", service=UNIT,
+                        enabled=True, running=None, daemon_reload=unit_changed)
+    if live_digest != rules_digest:
+        server.shell(name="Load the allow-list atomically (nft -f)", commands=[f"{NFT} -f {RULES_FILE}"])
+
+
+def _remove(live_digest: str, enabled: bool, probed: dict) -> None:
+    if live_digest:
+        server.shell(name="Remove kubewire's nftables table", commands=[f"{NFT} delete table inet kubewire"])
+    if enabled:
+        systemd.service(name=f"Disable {UNIT}", service=UNIT, enabled=False, running=None)
+    for name, path in (("rules-file", RULES_FILE), ("unit-file", UNIT_FILE)):
+        if first_line(probed, name):
+            files.file(name=f"Remove {path}", path=path, present=False)
