@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 import gevent
 from gevent.lock import Semaphore
-from pyinfra import host as current_host
 from pyinfra import state
 from pyinfra.api.exceptions import PyinfraError
 
@@ -79,13 +78,14 @@ def check_node_identities() -> None:
         key = id(state.inventory)
         if key not in _checked:
             spec = cluster_spec()
-            hosts = state.inventory.get_active_hosts()
+            order = [node.host for node in spec.nodes]  # report clashes in inventory order
+            hosts = sorted(state.inventory.get_active_hosts(), key=lambda host: order.index(host.name))
             jobs = [gevent.spawn(read_identity, host, spec) for host in hosts]
             gevent.joinall(jobs, raise_error=True)
             _checked[key] = identity_clashes([job.value for job in jobs])
     if _checked[key]:
         raise NodeIdentityClash(
             "nodes are not distinct machines (nothing was changed):\n  - " + "\n  - ".join(_checked[key])
-            + f"\n(checked from {current_host.name}'s run; regenerate the machine id with "
-            "`rm /etc/machine-id && systemd-machine-id-setup`, fix MACs in the VM or image settings)"
+            + "\n(regenerate a machine id with `rm /etc/machine-id && systemd-machine-id-setup`; "
+            "fix MACs and product_uuids in the VM or image settings)"
         )

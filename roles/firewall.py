@@ -26,6 +26,10 @@ DEFAULTS = FirewallSettings.defaults()
 
 NFT = "/usr/sbin/nft"
 RULES_FILE = "/etc/kubewire/firewall.nft"
+# The sha256 of `nft list table inet kubewire` right after kubewire loaded it: a live table that
+# lists differently was changed by hand (or flushed) and is loaded again.
+LOADED_FILE = "/etc/kubewire/firewall.loaded"
+LIST_TABLE = f"{NFT} list table inet kubewire"
 UNIT = "kubewire-firewall.service"
 UNIT_FILE = f"/etc/systemd/system/{UNIT}"
 
@@ -59,10 +63,13 @@ def firewall() -> None:
     probed = host.get_fact(Probes, probes=(
         ("rules-file", file_digest_probe(RULES_FILE)),
         ("unit-file", file_digest_probe(UNIT_FILE)),
-        ("live", f"{NFT} list table inet kubewire | grep -o 'kubewire-rules [0-9a-f]*'"),
+        ("live", f"{LIST_TABLE} | grep -o 'kubewire-rules [0-9a-f]*'"),
+        ("live listing", f"{LIST_TABLE} | sha256sum | cut -d' ' -f1"),
+        ("loaded listing", f"cat {LOADED_FILE}"),
         ("enabled", f"systemctl is-enabled {UNIT}"),
     ))
     live_digest = first_line(probed, "live").removeprefix("kubewire-rules ")
+    tampered = first_line(probed, "live listing") != first_line(probed, "loaded listing")
     enabled = first_line(probed, "enabled") == "enabled"
 
     if not settings.enabled:
@@ -79,8 +86,9 @@ def firewall() -> None:
     if unit_changed or not enabled:
         systemd.service(name=f"Enable {UNIT} (the allow-list comes back at boot)", service=UNIT,
                         enabled=True, running=None, daemon_reload=unit_changed)
-    if live_digest != rules_digest:
-        server.shell(name="Load the allow-list atomically (nft -f)", commands=[f"{NFT} -f {RULES_FILE}"])
+    if live_digest != rules_digest or tampered:
+        server.shell(name="Load the allow-list atomically (nft -f)", commands=[
+            f"{NFT} -f {RULES_FILE}", f"{LIST_TABLE} | sha256sum | cut -d' ' -f1 > {LOADED_FILE}"])
 
 
 def _remove(live_digest: str, enabled: bool, probed: dict) -> None:
@@ -88,6 +96,6 @@ def _remove(live_digest: str, enabled: bool, probed: dict) -> None:
         server.shell(name="Remove kubewire's nftables table", commands=[f"{NFT} delete table inet kubewire"])
     if enabled:
         systemd.service(name=f"Disable {UNIT}", service=UNIT, enabled=False, running=None)
-    for name, path in (("rules-file", RULES_FILE), ("unit-file", UNIT_FILE)):
+    for name, path in (("rules-file", RULES_FILE), ("unit-file", UNIT_FILE), ("loaded listing", LOADED_FILE)):
         if first_line(probed, name):
             files.file(name=f"Remove {path}", path=path, present=False)

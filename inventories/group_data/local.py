@@ -10,3 +10,6 @@ ssh_user = "root"
 ssh_key = str(client_key())
 ssh_known_hosts_file = str(known_hosts_file())
 ssh_strict_host_key_checking = "accept-new"
+
+# One extra port, to show the setting and to check UDP through the firewall in the lab tests.
+firewall_extra_ports = [{"port": 9099, "protocol": "udp", "source": "nodes", "purpose": "lab UDP check"}]

@@ -83,17 +83,27 @@ def firewall_plan(state: dict, **host_data) -> list[str]:
 def converged(**host_data) -> dict:
     rules, digest, unit = render_for("controlplane", **host_data)
     return {"rules-file": firewall_role.sha256(rules), "unit-file": firewall_role.sha256(unit),
-            "live": f"kubewire-rules {digest}", "enabled": "enabled"}
+            "live": f"kubewire-rules {digest}", "live listing": "abc", "loaded listing": "abc", "enabled": "enabled"}
 
 
 def test_a_converged_node_gets_no_operations():
     assert firewall_plan(converged()) == []
 
 
+RELOAD = ["/usr/sbin/nft -f /etc/kubewire/firewall.nft",
+          "/usr/sbin/nft list table inet kubewire | sha256sum | cut -d' ' -f1 > /etc/kubewire/firewall.loaded"]
+
+
 def test_a_flushed_table_is_loaded_again_without_rewriting_files():
     state = converged()
     state["live"] = ""
-    assert firewall_plan(state) == ["/usr/sbin/nft -f /etc/kubewire/firewall.nft"]
+    assert firewall_plan(state) == RELOAD
+
+
+def test_a_table_changed_by_hand_is_loaded_again():
+    state = converged()
+    state["live listing"] = "def"  # same version comment, different rules
+    assert firewall_plan(state) == RELOAD
 
 
 def installed(path: str) -> dict:

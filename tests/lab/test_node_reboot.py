@@ -1,0 +1,38 @@
+"""A node that reboots (fresh kernel network state, its disk kept) comes back with its
+sysctls, module list and firewall, without running the deploy again."""
+
+from kubewire import lab
+from roles.prereqs import BASE_SYSCTLS, MODULES_FILE
+from tests.conftest import run_deploy
+from tests.hosts.netcheck import listeners, tcp_reachable
+
+NODE = "node01"
+
+
+def test_reboot_restores_sysctls_modules_and_firewall(converged, nodes, spec):
+    before = nodes[NODE].run("nft list table inet kubewire").stdout
+    nodes[NODE].run("sysctl -w net.ipv4.ip_default_ttl=33")  # live only, not persisted
+    lab.reboot_node(NODE)
+    node = lab_host(converged)
+    # The node's kernel network state really started afresh...
+    assert str(node.sysctl("net.ipv4.ip_default_ttl")) == "64"
+    # ...and what kubewire persisted came back.
+    for key, value in BASE_SYSCTLS.items():
+        assert str(node.sysctl(key)) == value, f"{key} after reboot"
+    assert "br_netfilter" in node.file(MODULES_FILE).content_string
+    assert node.run("nft list table inet kubewire").stdout == before
+    assert node.service("kubewire-firewall.service").is_running
+    # And it still filters: a port off the list is dropped, one on it accepted.
+    with listeners(node, tcp_ports=(8080, 10250)):
+        reachable = tcp_reachable(nodes["controlplane"], str(spec.node(NODE).node_ip), (8080, 10250))
+    assert reachable == {8080: False, 10250: True}
+    results = run_deploy(converged.inventory)["results"]
+    assert results["totals"]["success"] == 0, "the rebooted node needed the deploy to recover"
+
+
+def lab_host(converged):
+    """A fresh SSH connection: the old one died with the node."""
+    from kubewire.inventory import load_inventory
+    from kubewire.ssh import ssh_targets, testinfra_host
+
+    return testinfra_host(ssh_targets(load_inventory(converged.inventory))[NODE])

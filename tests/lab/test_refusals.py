@@ -1,0 +1,47 @@
+"""Runs that must stop before changing anything: clashing machines, a proxy mode the kernel
+cannot do."""
+
+import subprocess
+import sys
+
+from tests.conftest import MAIN_DEPLOY, ROOT
+
+MARK = "# tampered by the test: a run that changes nothing leaves this line"
+
+
+def pyinfra(inventory, *args):
+    return subprocess.run([sys.executable, "-m", "pyinfra", str(inventory), str(MAIN_DEPLOY), "-y", *args],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+def test_two_nodes_with_one_machine_id_stop_the_run_naming_both(converged, nodes):
+    original = nodes["node02"].file("/etc/machine-id").content_string
+    shared = nodes["node01"].file("/etc/machine-id").content_string.strip()
+    nodes["node02"].run(f"cp /etc/machine-id /root/machine-id.orig && echo {shared} > /etc/machine-id")
+    for host in nodes.values():
+        host.run(f"echo '{MARK}' >> /etc/hosts")
+    try:
+        result = pyinfra(converged.inventory)
+        assert result.returncode != 0
+        output = result.stdout + result.stderr
+        assert f"node01 and node02 have the same /etc/machine-id {shared!r}" in output, output[-1500:]
+        for name, host in nodes.items():
+            assert MARK in host.file("/etc/hosts").content_string, f"{name} was changed"
+    finally:
+        nodes["node02"].run("cp /root/machine-id.orig /etc/machine-id && rm /root/machine-id.orig")
+        for host in nodes.values():
+            host.run(f"sed -i '/^{MARK}$/d' /etc/hosts")
+    assert nodes["node02"].file("/etc/machine-id").content_string == original
+
+
+def test_ipvs_mode_without_ip_vs_in_the_kernel_stops_before_any_change(converged, nodes):
+    nodes["node01"].run(f"echo '{MARK}' >> /etc/hosts")
+    try:
+        result = pyinfra(converged.inventory, "--data", "kube_proxy_mode=ipvs")
+        output = result.stdout + result.stderr
+        assert result.returncode != 0
+        assert "kube_proxy_mode 'ipvs' needs the kernel module(s) ip_vs" in output
+        assert MARK in nodes["node01"].file("/etc/hosts").content_string
+        assert not nodes["node01"].package("ipvsadm").is_installed
+    finally:
+        nodes["node01"].run(f"sed -i '/^{MARK}$/d' /etc/hosts")
