@@ -5,8 +5,11 @@
 
 from kubewire.identity import check_node_identities
 from kubewire.inventory import cluster_spec
+from roles.addons import addons
+from roles.cni import cni
 from roles.firewall import firewall
 from roles.hosts import hosts
+from roles.kubelet import kubelet
 from roles.prereqs import prereqs
 
 # Parsed and validated once, before any fact is read or anything changes (exit 2 on errors).
@@ -17,3 +20,7 @@ check_node_identities()
 hosts()
 prereqs()
 firewall()
+cni()
+kubelet()
+# Last: kube-proxy and CoreDNS, applied from the first controlplane node when a cluster is there.
+addons()

@@ -24,6 +24,7 @@ def main() -> None:
 def check(inventory: str) -> None:
     """Validate INVENTORY's cluster spec offline and print a summary (exit 2 on errors)."""
     spec = spec_or_exit(lambda: spec_from_inventory(load_inventory(inventory)))
+    _echo_warnings(spec)
     subnets = spec.pod_subnets()
     click.echo(f"cluster {spec.cluster_name}: Kubernetes {spec.kubernetes_version}, "
                f"CNI {spec.cni_plugin}, kube-proxy {spec.kube_proxy_mode}")
@@ -124,6 +125,35 @@ def ssh(name: str, command: tuple[str, ...]) -> None:
     """Open a shell on node NAME, or run COMMAND there."""
     args = lab_module.ssh_command(name, list(command))
     os.execvp(args[0], args)
+
+
+MANIFEST_ERROR_EXIT = 1
+
+
+def _echo_warnings(spec) -> None:
+    for warning in spec.warnings():
+        click.echo(f"kubewire: warning: {warning}", err=True)
+
+
+@main.command(name="render")
+@click.argument("inventory", type=click.Path(exists=True, dir_okay=False))
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False),
+              help="directory for one file per add-on, and kubeadm-config.yaml")
+def render_manifests(inventory: str, out: str) -> None:
+    """Render the add-ons' manifests from INVENTORY's spec and validate them offline.
+
+    Exit 2 on spec errors, 1 when a rendered object fails validation (nothing is written)."""
+    from .manifests import ManifestError, render_all, write_manifests
+
+    spec = spec_or_exit(lambda: spec_from_inventory(load_inventory(inventory)))
+    _echo_warnings(spec)
+    try:
+        manifests = render_all(spec)
+    except ManifestError as error:
+        click.echo(f"kubewire: {error.report()}", err=True)
+        raise SystemExit(MANIFEST_ERROR_EXIT) from None
+    for line in write_manifests(manifests, spec, Path(out)):
+        click.echo(line)
 
 
 if __name__ == "__main__":

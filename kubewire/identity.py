@@ -8,6 +8,7 @@ before anything changes, and fails naming both hosts and the value.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 import gevent
@@ -68,14 +69,14 @@ def identity_clashes(identities: list[NodeIdentity]) -> list[str]:
     return clashes
 
 
-_checked: dict[int, list[str]] = {}
+_checked: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # inventory -> clashes
 _lock = Semaphore()
 
 
 def check_node_identities() -> None:
     """Read every host's identity once (in parallel) and fail the run on any clash."""
     with _lock:  # the deploy file runs once per host, concurrently; the first one checks
-        key = id(state.inventory)
+        key = state.inventory
         if key not in _checked:
             spec = cluster_spec()
             order = [node.host for node in spec.nodes]  # report clashes in inventory order

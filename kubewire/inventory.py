@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +114,8 @@ def validate_before_connect(inventory_file: str) -> None:
     spec_or_exit(lambda: spec_from_inventory(load_inventory(inventory_file)))
 
 
-_specs: dict[int, ClusterSpec] = {}
+# By inventory object (weakly: an id() could be reused by the next inventory of a process).
+_specs: weakref.WeakKeyDictionary[Inventory, ClusterSpec] = weakref.WeakKeyDictionary()
 
 
 def cluster_spec() -> ClusterSpec:
@@ -121,6 +123,6 @@ def cluster_spec() -> ClusterSpec:
     from pyinfra import state
 
     inventory = state.inventory
-    if id(inventory) not in _specs:
-        _specs[id(inventory)] = spec_or_exit(lambda: spec_from_inventory(inventory))
-    return _specs[id(inventory)]
+    if inventory not in _specs:
+        _specs[inventory] = spec_or_exit(lambda: spec_from_inventory(inventory))
+    return _specs[inventory]

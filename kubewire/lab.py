@@ -25,6 +25,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import uuid
 from dataclasses import asdict, dataclass
@@ -53,7 +54,12 @@ ROOTFS_PACKAGES = ("systemd-sysv", "dbus", "openssh-server", "iproute2", "procps
 # In the controller's local apt repository: what roles may install on offline lab nodes.
 REPO_PACKAGES = (
     "conntrack", "ipset", "iptables", "nftables", "socat", "ipvsadm", "kmod", "netcat-openbsd",
+    "containernetworking-plugins",
 )
+# The CNI plugins as a release-style tarball (plugins at its top level), built from Debian's
+# containernetworking-plugins: the lab installs CNI through the same tarball code path as
+# an upstream release.
+CNI_PACKAGE = "containernetworking-plugins"
 NODE_REPO_MOUNT = "/srv/kubewire-apt"
 # Timers that would only try to reach a mirror the nodes cannot see.
 MASKED_UNITS = ("apt-daily.timer", "apt-daily-upgrade.timer", "e2scrub_all.timer", "fstrim.timer",
@@ -240,6 +246,36 @@ def ensure_rootfs(log=print) -> tuple[Path, Path]:
     return rootfs, repo
 
 
+def cni_tarball() -> Path:
+    return cached_rootfs()[1].with_name(f"cni-plugins-{cache_key()}.tgz")
+
+
+def cni_tarball_version() -> str:
+    """The Debian package's upstream version (1.1.1 from 1.1.1+ds1-3+b5)."""
+    debs = sorted(cached_rootfs()[1].glob(f"{CNI_PACKAGE}_*.deb"))
+    return re.split(r"[+~-]", debs[0].name.split("_")[1])[0] if debs else "unknown"
+
+
+def cni_tarball_sha256() -> str | None:
+    sidecar = cni_tarball().with_suffix(".tgz.sha256")
+    return sidecar.read_text().split()[0] if sidecar.exists() else None
+
+
+def ensure_cni_tarball() -> Path:
+    tarball = cni_tarball()
+    if cni_tarball_sha256():
+        return tarball
+    deb = next(cached_rootfs()[1].glob(f"{CNI_PACKAGE}_*.deb"))
+    with tempfile.TemporaryDirectory() as unpacked:
+        run("dpkg-deb", "-x", str(deb), unpacked)
+        plugins = Path(unpacked) / "usr/lib/cni"
+        run("tar", "-czf", str(tarball), "--owner=0", "--group=0", "-C", str(plugins),
+            *sorted(path.name for path in plugins.iterdir()))
+    digest = hashlib.sha256(tarball.read_bytes()).hexdigest()
+    tarball.with_suffix(".tgz.sha256").write_text(f"{digest}  {tarball.name}\n")
+    return tarball
+
+
 # -- keys ----------------------------------------------------------------------------------
 
 
@@ -322,6 +358,7 @@ def up(count: int = 3, recreate: bool = False, log=print) -> list[LabNode]:
         log("removing a lab left behind")
         down(log=lambda *_: None)
     rootfs, repo = ensure_rootfs(log)
+    ensure_cni_tarball()
     ensure_keys(nodes)
     started = time.monotonic()
     _raise_inotify_limit(len(nodes))

@@ -15,10 +15,11 @@ import re
 from ipaddress import IPv4Address, ip_address
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
 from .ports import PortRule
+from .versions import CNI_PLUGINS_SHA256, CNI_PLUGINS_VERSION
 
 
 def _is_hostname(value: str) -> bool:
@@ -312,3 +313,67 @@ class CorednsSettings(RoleSettings):
                     "spec", "gives the zone {zone} the servers {bad}; use server IPs, optionally with :port",
                     {"zone": zone, "bad": bad or servers})
         return zones
+
+
+class CniSettings(RoleSettings):
+    """Role `cni`: CNI plugin binaries, the network config, and pod routes between nodes."""
+
+    role: ClassVar[str] = "cni"
+    scope: ClassVar[str] = "node"
+    model_config = prefixed("cni")
+
+    # Where the container runtime finds the plugins and their configuration.
+    bin_dir: str = "/opt/cni/bin"
+    conf_dir: str = "/etc/cni/net.d"
+    # Where the plugins come from: "upstream" (the release tarball for plugins_version, its
+    # sha256 pinned in kubewire/versions.py), "tarball" (a tarball on the controller:
+    # plugins_tarball + plugins_tarball_sha256) or "package" (the distribution's package).
+    plugins_source: Literal["upstream", "tarball", "package"] = "upstream"
+    # The plugins' version (upstream: one of those pinned in kubewire/versions.py).
+    plugins_version: str = CNI_PLUGINS_VERSION
+    plugins_tarball: str | None = None
+    plugins_tarball_sha256: str | None = None
+    # The Linux bridge the bridge plugin puts pods on, and the network's name.
+    bridge: str = "cni0"
+    network_name: str = "kubewire"
+    # Pod interface MTU (default: the bridge plugin's, from the node's interface).
+    mtu: int | None = None
+    # Write containerd's CNI settings (bin and conf dirs) when containerd is installed.
+    configure_containerd: bool = True
+
+    @field_validator("bin_dir", "conf_dir")
+    @classmethod
+    def _absolute(cls, path: str) -> str:
+        if not path.startswith("/") or any(part in ("", "..") for part in path.strip("/").split("/")):
+            raise PydanticCustomError("spec", "must be an absolute path such as /opt/cni/bin")
+        return path.rstrip("/")
+
+    @field_validator("plugins_tarball_sha256")
+    @classmethod
+    def _sha256(cls, digest: str | None) -> str | None:
+        if digest is not None and not re.fullmatch(r"[0-9a-f]{64}", digest):
+            raise PydanticCustomError("spec", "must be a sha256 digest: 64 lower-case hex digits")
+        return digest
+
+    @field_validator("bridge")
+    @classmethod
+    def _interface_name(cls, name: str) -> str:
+        if not re.fullmatch(r"[a-zA-Z0-9_.-]{1,15}", name):
+            raise PydanticCustomError("spec", "is not a Linux interface name (1-15 of letters, digits, _ . -)")
+        return name
+
+    @field_validator("mtu")
+    @classmethod
+    def _mtu(cls, mtu: int | None) -> int | None:
+        if mtu is not None and not 576 <= mtu <= 9000:
+            raise PydanticCustomError("spec", "must be between 576 and 9000")
+        return mtu
+
+    @field_validator("plugins_version")
+    @classmethod
+    def _pinned(cls, version: str, info: ValidationInfo) -> str:
+        if info.data.get("plugins_source", "upstream") == "upstream" and version not in CNI_PLUGINS_SHA256:
+            raise PydanticCustomError(
+                "spec", "has no pinned upstream checksum; use one of {pinned}, or cni_plugins_source 'tarball' "
+                "with your own sha256", {"pinned": sorted(CNI_PLUGINS_SHA256)})
+        return version

@@ -18,6 +18,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from .settings import (
     AddonsSettings,
+    CniSettings,
     CorednsSettings,
     FirewallSettings,
     HostsSettings,
@@ -125,6 +126,7 @@ class NodeSpec(BaseModel):
     hosts: HostsSettings = HostsSettings()
     prereqs: PrereqsSettings = PrereqsSettings()
     firewall: FirewallSettings = FirewallSettings()
+    cni: CniSettings = CniSettings()
 
     @field_validator("name", mode="before")
     @classmethod
@@ -284,7 +286,7 @@ class ClusterSpec(BaseModel):
         problems: list[InitErrorDetails] = []
         if not nodes:
             problems.append(_problem(("nodes",), [],
-                "the inventory has no hosts; add hosts to the groups controlplane and workers"))
+                "the inventory has no hosts; add hosts to the groups controlplane and workers", depends=("nodes",)))
         elif not any(node.is_controlplane for node in nodes):
             names = [node.host for node in nodes]
             problems.append(
@@ -644,6 +646,6 @@ def _unknown_key_message(key: str) -> str:
     roles = {**NODE_ROLES, **CLUSTER_ROLES}
     role = role_of_key(key, roles)
     known = roles[role].keys() if role else list(CLUSTER_KEYS)
-    close = difflib.get_close_matches(key, known, n=1)
+    close = difflib.get_close_matches(key, known + list(CLUSTER_KEYS), n=1)
     hint = f"did you mean {close[0]}? " if close else ""
     return f"is not a key of {'role ' + role if role else 'the cluster spec'}; {hint}known: {', '.join(known)}"

@@ -4,7 +4,7 @@ The lab's host keys are generated once and pinned in the lab's known_hosts; chec
 relaxed to accept-new only here, so a node added to the lab is accepted on first contact.
 """
 
-from kubewire.lab import client_key, known_hosts_file
+from kubewire.lab import client_key, cni_tarball, cni_tarball_sha256, cni_tarball_version, known_hosts_file
 
 ssh_user = "root"
 ssh_key = str(client_key())
@@ -13,3 +13,10 @@ ssh_strict_host_key_checking = "accept-new"
 
 # One extra port, to show the setting and to check UDP through the firewall in the lab tests.
 firewall_extra_ports = [{"port": 9099, "protocol": "udp", "source": "nodes", "purpose": "lab UDP check"}]
+
+# The lab has no route out: CNI plugins come as a release-style tarball that `kubewire lab up`
+# builds on the controller from Debian's containernetworking-plugins (the tarball code path).
+cni_plugins_source = "tarball"
+cni_plugins_tarball = str(cni_tarball())
+cni_plugins_tarball_sha256 = cni_tarball_sha256()
+cni_plugins_version = cni_tarball_version()

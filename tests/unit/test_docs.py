@@ -6,10 +6,10 @@ import re
 from pathlib import Path
 
 import roles
-from kubewire.spec import CLUSTER_KEYS, HOST_KEYS
+from kubewire.spec import CLUSTER_KEYS, CLUSTER_ROLES, HOST_KEYS, NODE_ROLES
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-DOCUMENTED = set(re.findall(r"^\| `([a-z_]+)` \|", README, re.M))
+DOCUMENTED = set(re.findall(r"^\| `([a-z0-9_]+)` \|", README, re.M))
 
 
 def role_modules():
@@ -22,8 +22,13 @@ def test_every_spec_key_is_in_the_readme():
 
 
 def test_every_role_key_is_in_the_readme_and_prefixed_by_its_role():
-    for module in role_modules():
-        role = module.__name__.rsplit(".", 1)[1]
-        for key in module.DEFAULTS:
-            assert key.startswith(f"{role}_"), f"{module.__name__}: {key} lacks the prefix {role}_"
+    for role, settings in {**NODE_ROLES, **CLUSTER_ROLES}.items():
+        for key in settings.keys():
+            assert key.startswith(f"{role}_"), f"{key} lacks the prefix {role}_"
             assert key in DOCUMENTED, f"{key} (role {role}) is missing from the README's tables"
+
+
+def test_every_role_module_passes_its_settings_as_data_defaults():
+    for module in role_modules():
+        assert set(module.DEFAULTS) <= {key for settings in {**NODE_ROLES, **CLUSTER_ROLES}.values()
+                                        for key in settings.keys()}, module.__name__

@@ -1,0 +1,96 @@
+"""The CNI plugins tarball on the controller: found or downloaded, and always checksummed.
+
+Nothing is unpacked anywhere until the tarball's sha256 matches the pinned or given one: here
+on the controller, and again on the node before `tar -x`.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import tarfile
+import tempfile
+import urllib.request
+from pathlib import Path
+
+from .settings import CniSettings
+from .versions import CNI_PLUGINS_SHA256, CNI_PLUGINS_URL
+
+DOWNLOAD_CACHE = Path(os.environ.get("KUBEWIRE_DOWNLOAD_CACHE", Path.home() / ".cache" / "kubewire"))
+# `uname -m` -> the architecture names of the release tarballs.
+ARCHITECTURES = {"x86_64": "amd64", "aarch64": "arm64"}
+
+
+class PluginsTarballError(Exception):
+    pass
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def plugins_tarball(settings: CniSettings, machine: str) -> tuple[Path, str]:
+    """The verified tarball for a node of this `uname -m`, and its sha256."""
+    if settings.plugins_source == "tarball":
+        if not (settings.plugins_tarball and settings.plugins_tarball_sha256):
+            raise PluginsTarballError("cni_plugins_source 'tarball' needs cni_plugins_tarball (its path on the "
+                                      "controller) and cni_plugins_tarball_sha256 (for the lab: `kubewire lab up`)")
+        path, expected = Path(settings.plugins_tarball).expanduser(), settings.plugins_tarball_sha256
+        if not path.is_file():
+            raise PluginsTarballError(f"cni_plugins_tarball {str(path)!r} does not exist on the controller")
+        return _verified(path, expected), expected
+    arch = ARCHITECTURES.get(machine)
+    pinned = CNI_PLUGINS_SHA256[settings.plugins_version]
+    if arch not in pinned:
+        raise PluginsTarballError(f"no pinned CNI plugins {settings.plugins_version} for architecture {machine!r} "
+                                  f"(pinned: {sorted(pinned)}); use cni_plugins_source 'tarball'")
+    url = CNI_PLUGINS_URL.format(version=settings.plugins_version, arch=arch)
+    return download(url, pinned[arch]), pinned[arch]
+
+
+@functools.cache
+def _verified(path: Path, expected: str) -> Path:
+    actual = sha256_of(path)
+    if actual != expected:
+        raise PluginsTarballError(f"{path} has sha256 {actual}, not the expected {expected}; refusing to install it")
+    return path
+
+
+def download(url: str, expected: str, cache: Path | None = None) -> Path:
+    """Download once into the cache; a file whose sha256 differs is never kept or used."""
+    cache = cache or DOWNLOAD_CACHE
+    target = cache / url.rsplit("/", 1)[1]
+    if target.is_file() and sha256_of(target) == expected:
+        return target
+    cache.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=cache, delete=False) as partial:
+        try:
+            with urllib.request.urlopen(url, timeout=60) as response:
+                for block in iter(lambda: response.read(1 << 20), b""):
+                    partial.write(block)
+            partial.close()
+            _verified(Path(partial.name), expected)
+        except BaseException:
+            os.unlink(partial.name)
+            raise
+    os.replace(partial.name, target)
+    return target
+
+
+@functools.cache
+def plugin_digests(tarball: Path) -> dict[str, str]:
+    """sha256 of every plugin in the tarball, by name: what a node's bin dir must hold."""
+    digests = {}
+    with tarfile.open(tarball) as archive:
+        for member in archive.getmembers():
+            name = member.name.removeprefix("./")
+            if member.isfile() and "/" not in name:
+                digests[name] = hashlib.sha256(archive.extractfile(member).read()).hexdigest()
+    if not {"bridge", "host-local", "loopback", "portmap"} <= set(digests):
+        raise PluginsTarballError(f"{tarball} lacks the bridge, host-local, loopback or portmap plugin")
+    return digests

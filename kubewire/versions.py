@@ -1,0 +1,67 @@
+"""Every image kubewire deploys, pinned here and nowhere else.
+
+Both tables are keyed by Kubernetes minor version (1.29-1.37, see spec.SUPPORTED_K8S_MINORS).
+"""
+
+from __future__ import annotations
+
+# kube-proxy runs at the cluster's own version: registry.k8s.io/kube-proxy:v<patch release>.
+# Source: https://kubernetes.io/releases/ (patch releases per minor). The patches for 1.29-1.34
+# are releases we know of; those for 1.35-1.37 are plausible placeholders (the .0 release),
+# to be raised when those minors ship. A `kubernetes_version` with a patch ("1.33.2") wins.
+KUBERNETES_PATCH_RELEASES = {
+    29: "1.29.15",
+    30: "1.30.14",
+    31: "1.31.13",
+    32: "1.32.9",
+    33: "1.33.5",
+    34: "1.34.1",
+    35: "1.35.0",  # unsure: placeholder
+    36: "1.36.0",  # unsure: placeholder
+    37: "1.37.0",  # unsure: placeholder
+}
+KUBE_PROXY_IMAGE = "registry.k8s.io/kube-proxy"
+
+# CoreDNS as kubeadm installs it for each minor (constants.CoreDNSVersion in
+# kubernetes/cmd/kubeadm/app/constants/constants.go; table in coredns/deployment's
+# kubernetes/CoreDNS-k8s_version.md). 1.35-1.37 are our best guess, to be checked.
+COREDNS_VERSIONS = {
+    29: "v1.11.1",
+    30: "v1.11.3",
+    31: "v1.11.3",
+    32: "v1.11.3",
+    33: "v1.12.0",
+    34: "v1.12.1",
+    35: "v1.13.1",  # unsure
+    36: "v1.13.1",  # unsure
+    37: "v1.13.1",  # unsure
+}
+COREDNS_IMAGE = "registry.k8s.io/coredns/coredns"
+
+
+def kubernetes_release(kubernetes_version: str) -> str:
+    """The patch release for a spec's version: '1.33' -> '1.33.5'; '1.33.2' stays."""
+    _major, minor, *patch = kubernetes_version.split(".")
+    return kubernetes_version if patch else KUBERNETES_PATCH_RELEASES[int(minor)]
+
+
+def kube_proxy_image(kubernetes_version: str) -> str:
+    return f"{KUBE_PROXY_IMAGE}:v{kubernetes_release(kubernetes_version)}"
+
+
+def coredns_image(minor: int) -> str:
+    return f"{COREDNS_IMAGE}:{COREDNS_VERSIONS[minor]}"
+
+# CNI plugins (containernetworking/plugins), the release tarball per architecture:
+# https://github.com/containernetworking/plugins/releases/download/v<version>/cni-plugins-linux-<arch>-v<version>.tgz
+# sha256 from the release's .sha256 files.
+CNI_PLUGINS_VERSION = "1.8.0"
+CNI_PLUGINS_URL = (
+    "https://github.com/containernetworking/plugins/releases/download/v{version}/cni-plugins-linux-{arch}-v{version}.tgz"
+)
+CNI_PLUGINS_SHA256 = {
+    "1.8.0": {
+        "amd64": "ab3bda535f9d90766cccc90d3dddb5482003dd744d7f22bcf98186bf8eea8be6",
+        "arm64": "57ce466fc3b79db1f19b8f4c63e07a1112306efa53c94fe810a2150dd9e07ddb",
+    },
+}

@@ -1,0 +1,187 @@
+"""Role `cni`: the CNI plugins, the network config the container runtime loads, and routes
+to every other node's pod subnet -- so every pod gets an address from its node's subnet and
+reaches pods on other nodes without NAT.
+
+With `cni_plugin: weave` the bridge config and pod routes are removed (Weave Net brings its
+own); the plugin binaries stay, as Weave uses loopback and portmap too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from io import StringIO
+
+from pyinfra import host, logger
+from pyinfra.api import deploy
+from pyinfra.api.exceptions import PyinfraError
+from pyinfra.operations import apt, files, server, systemd
+
+from kubewire.cni_plugins import PluginsTarballError, plugin_digests, plugins_tarball
+from kubewire.facts import Probes, file_digest_probe, first_line
+from kubewire.inventory import cluster_spec
+from kubewire.settings import CniSettings
+from kubewire.templates import render
+
+DEFAULTS = CniSettings.defaults()
+
+CONFLIST = "10-kubewire.conflist"
+LOOPBACK = "99-loopback.conf"
+UPLOAD_DIR = "/var/cache/kubewire"
+# Pod routes carry this routing protocol number, named in /etc/iproute2/rt_protos.d.
+ROUTE_PROTO = 75
+ROUTES_SCRIPT = "/etc/kubewire/pod-routes.sh"
+ROUTES_UNIT = "kubewire-pod-routes.service"
+ROUTES_UNIT_FILE = f"/etc/systemd/system/{ROUTES_UNIT}"
+RT_PROTOS_FILE = "/etc/iproute2/rt_protos.d/kubewire.conf"
+CONTAINERD_CONFIG = "/etc/containerd/config.toml"
+CONTAINERD_DROPIN_DIR = "/etc/containerd/conf.d"
+CONTAINERD_DROPIN = f"{CONTAINERD_DROPIN_DIR}/kubewire-cni.toml"
+DEBIAN_PLUGINS_DIR = "/usr/lib/cni"
+CONFIG_SUFFIXES = (".conf", ".conflist", ".json")  # what runtimes load from conf_dir
+
+
+class CniError(PyinfraError):
+    pass
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def cni_files(host_name: str) -> dict[str, str]:
+    """Every file this role writes on the node, by path (for the bridge plugin)."""
+    spec = cluster_spec()
+    node, settings = spec.node(host_name), spec.node(host_name).cni
+    subnet = spec.pod_cidr_for(host_name)
+    routes = {str(spec.pod_cidr_for(other.host)): str(other.node_ip) for other in spec.nodes if other.host != host_name}
+    return {
+        f"{settings.conf_dir}/{CONFLIST}": render(
+            "cni", f"{CONFLIST}.j2", network_name=settings.network_name, bridge=settings.bridge, mtu=settings.mtu,
+            pod_subnet=str(subnet), gateway=str(subnet.network_address + 1)),
+        f"{settings.conf_dir}/{LOOPBACK}": render("cni", f"{LOOPBACK}.j2"),
+        ROUTES_SCRIPT: render("cni", "pod-routes.sh.j2", routes=routes, proto=ROUTE_PROTO, node=node.name),
+        ROUTES_UNIT_FILE: render("cni", "kubewire-pod-routes.service.j2", script=ROUTES_SCRIPT),
+        RT_PROTOS_FILE: f"{ROUTE_PROTO}\tkubewire\n",
+    }
+
+
+def expected_routes(host_name: str) -> set[str]:
+    spec = cluster_spec()
+    return {f"{spec.pod_cidr_for(other.host)} via {other.node_ip}" for other in spec.nodes if other.host != host_name}
+
+
+@deploy("CNI", data_defaults=DEFAULTS)
+def cni() -> None:
+    spec = cluster_spec()
+    settings = spec.node(host.name).cni
+    wanted = cni_files(host.name)
+    bin_dir, conf_dir = settings.bin_dir, settings.conf_dir
+    probed = host.get_fact(Probes, probes=(
+        ("machine", "uname -m"),
+        ("plugins", f"cd {bin_dir} && sha256sum *"),
+        ("package links", f"for f in {DEBIAN_PLUGINS_DIR}/*; do "
+                          f"echo \"$(basename $f) $(readlink {bin_dir}/$(basename $f))\"; done"),
+        ("conf files", f"ls -1 {conf_dir}"),
+        *((path, file_digest_probe(path)) for path in wanted),
+        ("routes", f"ip -4 route show proto {ROUTE_PROTO}"),
+        ("routes unit", f"systemctl is-enabled {ROUTES_UNIT}"),
+        ("containerd", "containerd --version"),
+        ("containerd imports", f"grep -E '^imports' {CONTAINERD_CONFIG}"),
+    ))
+
+    _install_plugins(settings, probed)
+    if spec.cni_plugin == "bridge":
+        _write_changed(wanted, probed)
+        _move_aside_winning_configs(conf_dir, probed)
+        _pod_routes(probed, wanted)
+    else:
+        _remove_bridge_network(wanted, probed)
+    if settings.configure_containerd and first_line(probed, "containerd"):
+        _containerd(settings, probed)
+
+
+def _install_plugins(settings: CniSettings, probed: dict) -> None:
+    bin_dir = settings.bin_dir
+    if settings.plugins_source == "package":
+        links = dict(line.split(" ", 1) if " " in line else (line, "") for line in probed.get("package links", []))
+        if not links or any(target != f"{DEBIAN_PLUGINS_DIR}/{name}" for name, target in links.items()):
+            apt.packages(name="Install the distribution's CNI plugins", packages=["containernetworking-plugins"],
+                         update=True, cache_time=3600)
+            server.shell(name=f"Link the plugins into {bin_dir}", commands=[
+                f"mkdir -p {bin_dir} && for f in {DEBIAN_PLUGINS_DIR}/*; do ln -sfn \"$f\" {bin_dir}/; done"])
+        return
+    try:
+        tarball, digest = plugins_tarball(settings, first_line(probed, "machine"))
+        expected = plugin_digests(tarball)
+    except PluginsTarballError as error:
+        raise CniError(f"{host.name}: {error}") from None
+    installed = dict(reversed(line.split(None, 1)) for line in probed.get("plugins", []) if "  " in line)
+    stale = sorted(name for name, sha in expected.items() if installed.get(name) != sha)
+    if not stale:
+        return
+    remote = f"{UPLOAD_DIR}/cni-plugins-{settings.plugins_version}-{digest[:12]}.tgz"
+    files.put(name=f"Upload CNI plugins {settings.plugins_version} (stale: {', '.join(stale[:4])})",
+              src=str(tarball), dest=remote, mode="600", create_remote_dir=True)
+    server.shell(name=f"Verify and unpack CNI plugins {settings.plugins_version} into {bin_dir}", commands=[
+        f"echo '{digest}  {remote}' | sha256sum -c --quiet -",
+        f"mkdir -p {bin_dir} && tar -xzf {remote} -C {bin_dir} --no-same-owner && chmod 755 {bin_dir}/*",
+    ])
+
+
+def _write_changed(wanted: dict[str, str], probed: dict) -> None:
+    for path, text in wanted.items():
+        if first_line(probed, path) != sha256(text):
+            mode = "755" if path.endswith(".sh") else "644"
+            files.put(name=f"Write {path}", src=StringIO(text), dest=path, user="root", group="root", mode=mode,
+                      create_remote_dir=True)
+
+
+def _move_aside_winning_configs(conf_dir: str, probed: dict) -> None:
+    """The runtime loads the lexically first config: anything sorting before ours would win."""
+    configs = sorted(name for name in probed.get("conf files", []) if name.endswith(CONFIG_SUFFIXES))
+    winners = [name for name in configs if name < CONFLIST]
+    for name in winners:
+        files.directory(name="Make room for configs moved aside", path=f"{conf_dir}/kubewire-disabled")
+        server.shell(name=f"Move aside {conf_dir}/{name}, which would win over {CONFLIST}",
+                     commands=[f"mv {conf_dir}/{name} {conf_dir}/kubewire-disabled/{name}"])
+    logger.info(f"[{host.name}] active CNI config: {conf_dir}/{CONFLIST}"
+                + (f" (moved aside: {', '.join(winners)})" if winners else ""))
+
+
+def _pod_routes(probed: dict, wanted: dict[str, str]) -> None:
+    live = {" ".join(line.split()[:3]) for line in probed.get("routes", [])}
+    unit_changed = first_line(probed, ROUTES_UNIT_FILE) != sha256(wanted[ROUTES_UNIT_FILE])
+    if unit_changed or first_line(probed, "routes unit") != "enabled":
+        systemd.service(name=f"Enable {ROUTES_UNIT} (pod routes come back at boot)", service=ROUTES_UNIT,
+                        enabled=True, running=None, daemon_reload=unit_changed)
+    if live != expected_routes(host.name):
+        server.shell(name="Route other nodes' pod subnets via their nodes", commands=[f"/bin/sh {ROUTES_SCRIPT}"])
+
+
+def _remove_bridge_network(wanted: dict[str, str], probed: dict) -> None:
+    if probed.get("routes"):
+        server.shell(name="Remove kubewire's pod routes", commands=[f"ip route flush proto {ROUTE_PROTO}"])
+    if first_line(probed, "routes unit") == "enabled":
+        systemd.service(name=f"Disable {ROUTES_UNIT}", service=ROUTES_UNIT, enabled=False, running=None)
+    for path in wanted:
+        if first_line(probed, path):
+            files.file(name=f"Remove {path}", path=path, present=False)
+
+
+def _containerd(settings: CniSettings, probed: dict) -> None:
+    version = first_line(probed, "containerd").split()
+    major = int(next((word.lstrip("v").split(".")[0] for word in version if word.lstrip("v")[:1].isdigit()), "1"))
+    dropin = render("cni", "containerd-cni.toml.j2", major=major, bin_dir=settings.bin_dir, conf_dir=settings.conf_dir)
+    changed = []
+    if first_line(probed, CONTAINERD_DROPIN) != sha256(dropin):
+        changed.append(files.put(name=f"Write containerd's CNI settings {CONTAINERD_DROPIN}", src=StringIO(dropin),
+                                 dest=CONTAINERD_DROPIN, mode="644", create_remote_dir=True))
+    if CONTAINERD_DROPIN_DIR not in first_line(probed, "containerd imports"):
+        if first_line(probed, "containerd imports"):
+            raise CniError(f"{host.name}: {CONTAINERD_CONFIG} has its own `imports`; add "
+                           f"\"{CONTAINERD_DROPIN_DIR}/*.toml\" to it")
+        changed.append(files.line(name=f"Import {CONTAINERD_DROPIN_DIR} in {CONTAINERD_CONFIG}", path=CONTAINERD_CONFIG,
+                                  line=f'imports = ["{CONTAINERD_DROPIN_DIR}/*.toml"]', present=True))
+    if changed:
+        systemd.service(name="Restart containerd", service="containerd", restarted=True,
+                        _if=lambda: any(op.did_change() for op in changed))

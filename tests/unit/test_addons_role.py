@@ -1,0 +1,131 @@
+"""The addons role against the @fake connector: apply, skip, delete, and never re-apply what is unchanged."""
+
+import hashlib
+
+import pytest
+from pyinfra.api import Config, Inventory, State
+from pyinfra.api.connect import connect_all
+from pyinfra.api.deploy import add_deploy
+from pyinfra.api.operations import run_ops
+
+from kubewire.manifests import ADDONS, render_addon
+from kubewire.spec import HostInput, parse_cluster
+from roles.addons import MANIFESTS_DIR, addons
+from tests.unit.plan import LAB_SETTINGS, fake_host, plan
+
+ADMIN_CONF = "/etc/kubernetes/admin.conf"
+
+
+def stat_line(path: str, mode: str = "-rw-------") -> str:
+    """What `stat` prints for an existing root-owned path, as pyinfra's File and Directory facts read it."""
+    return f"user=root group=root mode={mode} atime=1700000000 mtime=1700000000 ctime=1700000000 size=4096 '{path}'"
+
+
+def cluster(kubeconfig: str = ADMIN_CONF, objects: list[str] | None = None) -> dict:
+    """Fact answers on a controlplane node with kubectl and a kubeconfig (and these labelled objects)."""
+    return {
+        "command -v kubectl": "/usr/bin/kubectl",
+        f"test -e {kubeconfig}": stat_line(kubeconfig),
+        "--output=name": objects or [],
+    }
+
+
+def nodes(controlplane_responses: dict):
+    controlplane = [fake_host("controlplane", "192.168.56.10", controlplane_responses)]
+    workers = [fake_host("node01", "192.168.56.11", cluster())]
+    return controlplane, workers
+
+
+def kubectl_commands(commands: list[str]) -> list[str]:
+    return [command for command in commands if "kubectl" in command]
+
+
+def test_applies_every_add_on_server_side_when_a_cluster_is_there():
+    commands = plan(*nodes(cluster()), addons)
+    applies = kubectl_commands(commands["controlplane"])
+    assert applies == [
+        f"kubectl --kubeconfig={ADMIN_CONF} apply --server-side --field-manager=kubewire "
+        f"--filename={MANIFESTS_DIR}/{name}.yaml || {{ rm -f {MANIFESTS_DIR}/{name}.yaml; exit 1; }}"
+        for name in ("kube-proxy", "coredns")
+    ]
+
+
+def test_runs_only_on_the_first_controlplane_node():
+    assert plan(*nodes(cluster()), addons)["node01"] == []
+
+
+def test_without_kubectl_says_so_and_runs_nothing(caplog):
+    responses = {**cluster(), "command -v kubectl": ""}
+    commands = plan(*nodes(responses), addons)
+    assert commands["controlplane"] == []
+    assert "no Kubernetes cluster to apply kube-proxy, coredns to" in caplog.text
+
+
+def test_without_the_kubeconfig_says_so_and_runs_nothing(caplog):
+    responses = {"command -v kubectl": "/usr/bin/kubectl"}  # the File fact finds nothing
+    commands = plan(*nodes(responses), addons)
+    assert commands["controlplane"] == []
+    assert f"kubectl or {ADMIN_CONF} is missing" in caplog.text
+
+
+def test_the_kubeconfig_path_is_a_setting():
+    commands = plan(*nodes(cluster("/root/.kube/config")), addons, {"addons_kubeconfig": "/root/.kube/config"})
+    assert all("--kubeconfig=/root/.kube/config" in command for command in kubectl_commands(commands["controlplane"]))
+
+
+def test_a_disabled_add_on_is_deleted_by_label():
+    responses = cluster(objects=["deployment.apps/coredns", "service/kube-dns"])
+    commands = kubectl_commands(plan(*nodes(responses), addons, {"coredns_enabled": False})["controlplane"])
+    assert len(commands) == 2 and "kube-proxy.yaml" in commands[0]
+    assert commands[1] == (
+        f"kubectl --kubeconfig={ADMIN_CONF} delete clusterrole.rbac.authorization.k8s.io,"
+        "clusterrolebinding.rbac.authorization.k8s.io,configmap,deployment.apps,service,serviceaccount "
+        "--all-namespaces --selector=app.kubernetes.io/managed-by=kubewire,kubewire/addon=coredns --ignore-not-found")
+
+
+def test_a_disabled_add_on_already_gone_changes_nothing():
+    commands = plan(*nodes(cluster()), addons, {"kube_proxy_enabled": False, "coredns_enabled": False})
+    assert kubectl_commands(commands["controlplane"]) == []
+
+
+def execute(controlplane_responses: dict, settings: dict | None = None) -> list[str]:
+    """Run the role for real on the @fake connector (so `_if` is honoured); the commands it ran."""
+    controlplane, workers = nodes(controlplane_responses)
+    inventory = Inventory((["@fake/controlplane", "@fake/node01"], {**LAB_SETTINGS, **(settings or {})}),
+                          controlplane=(controlplane, {}), workers=(workers, {}))
+    state = State(inventory, Config())
+    connect_all(state)
+    add_deploy(state, addons)
+    run_ops(state)
+    return inventory.get_host("@fake/controlplane").connector.executed_commands
+
+
+def uploaded_unchanged() -> dict:
+    """sha1sum answers saying each manifest on the node already has the rendered content."""
+    spec = parse_cluster(LAB_SETTINGS, [HostInput("controlplane", frozenset({"controlplane"}),
+                                                  {"node_ip": "192.168.56.10"}),
+                                        HostInput("node01", frozenset({"workers"}), {"node_ip": "192.168.56.11"})])
+    answers = {f"test -e {MANIFESTS_DIR} ||": stat_line(MANIFESTS_DIR, "drwx------")}
+    for addon in ADDONS:
+        manifest = render_addon(spec, addon)
+        path = f"{MANIFESTS_DIR}/{manifest.filename}"
+        answers[f"sha1sum {path}"] = f"{hashlib.sha1(manifest.text.encode()).hexdigest()}  {path}"
+        answers[f"test -e {path}"] = stat_line(path)
+    return answers
+
+
+def test_unchanged_manifests_are_not_applied_again():
+    ran = execute({**uploaded_unchanged(), **cluster()})
+    assert not [command for command in ran if " apply " in command]
+
+
+def test_changed_manifests_are_applied():
+    ran = execute(cluster())
+    assert len([command for command in ran if " apply --server-side " in command]) == 2
+
+
+@pytest.mark.parametrize("setting", [{"coredns_replicas": 3}, {"kube_proxy_mode": "ipvs"}])
+def test_a_changed_setting_changes_the_manifest_and_is_applied(setting):
+    ran = execute({**uploaded_unchanged(), **cluster()}, setting)
+    applied = [command for command in ran if " apply --server-side " in command]
+    assert len(applied) == 1  # only the add-on whose manifest changed

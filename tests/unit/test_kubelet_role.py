@@ -1,0 +1,62 @@
+"""The kubelet role against the @fake connector: DNS settings made to match the spec, only where a kubelet is."""
+
+import logging
+
+import yaml
+
+from kubewire.spec import HostInput, parse_cluster
+from roles.kubelet import KUBELET_CONFIG, config_with_cluster_dns, kubelet
+from tests.unit.plan import fake_host, plan
+
+KUBELET_YAML = """apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+cgroupDriver: systemd
+clusterDNS:
+- {dns}
+clusterDomain: {domain}
+"""
+
+
+def kubelet_config(dns: str = "10.96.0.10", domain: str = "cluster.local") -> dict:
+    """Fact answers on a node whose kubelet runs with this configuration."""
+    return {f"cat {KUBELET_CONFIG}": KUBELET_YAML.format(dns=dns, domain=domain).splitlines(),
+            "systemctl show --all": ["Id=kubelet.service", "SubState=running"]}
+
+
+def nodes(node01_responses: dict | None):
+    controlplane = [fake_host("controlplane", "192.168.56.10")]  # no kubelet config: the fact says missing
+    workers = [fake_host("node01", "192.168.56.11", node01_responses)]
+    return controlplane, workers
+
+
+def uploaded(commands: list[str]) -> list[str]:
+    return [command for command in commands if KUBELET_CONFIG in command and "upload" in command.lower()]
+
+
+def test_does_nothing_without_a_kubelet(caplog):
+    caplog.set_level(logging.INFO)
+    commands = plan(*nodes(None), kubelet)
+    assert commands["controlplane"] == []
+    assert f"no kubelet here ({KUBELET_CONFIG} is missing)" in caplog.text
+
+
+def test_matching_settings_change_nothing():
+    commands = plan(*nodes(kubelet_config()), kubelet)
+    assert commands["node01"] == []
+
+
+def test_differing_settings_are_rewritten_and_the_kubelet_restarted():
+    commands = plan(*nodes(kubelet_config(dns="10.96.0.53")), kubelet, {"cluster_domain": "k8s.lab"})["node01"]
+    assert uploaded(commands), commands
+    assert commands[-1] == "systemctl restart kubelet.service"
+
+
+def test_the_rewritten_file_keeps_the_other_settings():
+    spec = parse_cluster({"dns_service_ip": "10.96.0.20"}, [
+        HostInput("controlplane", frozenset({"controlplane"}), {"node_ip": "192.168.56.10"})])
+    current = KUBELET_YAML.format(dns="10.96.0.53", domain="cluster.local")
+    config = yaml.safe_load(config_with_cluster_dns(current, spec))
+    assert config["clusterDNS"] == ["10.96.0.20"]
+    assert config["clusterDomain"] == "cluster.local"
+    assert config["cgroupDriver"] == "systemd"
+    assert config_with_cluster_dns(yaml.safe_dump(config), spec) is None
