@@ -498,7 +498,13 @@ def reboot_node(name: str, timeout: float = 30.0) -> None:
         if time.monotonic() > deadline:
             raise LabError(f"{name} did not shut down within {timeout:.0f}s")
         time.sleep(0.1)
-    ip("netns", "delete", node.netns)  # its veth pair goes with it
+    ip("netns", "delete", node.netns)
+    # The kernel frees the namespace, and its veth pair, asynchronously.
+    deadline = time.monotonic() + 5
+    while link_exists(node.veth) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if link_exists(node.veth):
+        ip("link", "delete", node.veth)
     _wire(node)
     start_node(node.name)
 

@@ -1,5 +1,5 @@
 """A node that reboots (fresh kernel network state, its disk kept) comes back with its
-sysctls, module list and firewall, without running the deploy again."""
+sysctls, module list, firewall and pod routes, without running the deploy again."""
 
 from kubewire import lab
 from roles.prereqs import BASE_SYSCTLS, MODULES_FILE
@@ -22,6 +22,9 @@ def test_reboot_restores_sysctls_modules_and_firewall(converged, nodes, spec):
     assert "br_netfilter" in node.file(MODULES_FILE).content_string
     assert node.run("nft list table inet kubewire").stdout == before
     assert node.service("kubewire-firewall.service").is_running
+    routes = {" ".join(line.split()[:3]) for line in node.run("ip -4 route show proto 75").stdout.splitlines()}
+    me = spec.node(NODE)
+    assert routes == {f"{spec.pod_cidr_for(n.host)} via {n.node_ip}" for n in spec.nodes if n.host != me.host}
     # And it still filters: a port off the list is dropped, one on it accepted.
     with listeners(node, tcp_ports=(8080, 10250)):
         reachable = tcp_reachable(nodes["controlplane"], str(spec.node(NODE).node_ip), (8080, 10250))

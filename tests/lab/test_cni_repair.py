@@ -1,0 +1,32 @@
+"""A tampered plugin binary or config, or a competing config, is put right by the next run;
+the run after that changes nothing."""
+
+from kubewire import lab
+from kubewire.cni_plugins import plugin_digests
+from tests.conftest import run_deploy
+
+NODE = "node01"
+COMPETING = "05-competing.conflist"
+
+
+def test_next_run_restores_binaries_and_config_and_moves_a_competing_config_aside(converged, nodes):
+    host = nodes[NODE]
+    conflist = "/etc/cni/net.d/10-kubewire.conflist"
+    good_config = host.file(conflist).content_string
+    host.run("echo tampered >> /opt/cni/bin/bridge")
+    host.run(f"echo '{{}}' > {conflist}")
+    host.run(f"echo '{{\"cniVersion\": \"1.0.0\", \"name\": \"other\", \"plugins\": []}}' > /etc/cni/net.d/{COMPETING}")
+
+    results = run_deploy(converged.inventory)["results"]
+    changed = {op["name"] for op in results["operations"] if op["success"]}
+    assert any("Verify and unpack CNI plugins" in name for name in changed), changed
+    assert any(COMPETING in name for name in changed), changed
+
+    expected = plugin_digests(lab.cni_tarball())["bridge"]
+    assert host.run("sha256sum /opt/cni/bin/bridge").stdout.split()[0] == expected
+    assert host.file(conflist).content_string == good_config
+    assert not host.file(f"/etc/cni/net.d/{COMPETING}").exists
+    assert host.file(f"/etc/cni/net.d/kubewire-disabled/{COMPETING}").exists
+
+    again = run_deploy(converged.inventory)["results"]
+    assert again["totals"]["success"] == 0, [op["name"] for op in again["operations"] if op["success"]]
