@@ -1,5 +1,5 @@
-"""A tampered plugin binary or config, or a competing config, is put right by the next run;
-the run after that changes nothing."""
+"""A tampered plugin binary or config, a competing config or a removed node's route is put
+right by the next run; the run after that changes nothing."""
 
 from kubewire import lab
 from kubewire.cni_plugins import plugin_digests
@@ -16,6 +16,8 @@ def test_next_run_restores_binaries_and_config_and_moves_a_competing_config_asid
     host.run("echo tampered >> /opt/cni/bin/bridge")
     host.run(f"echo '{{}}' > {conflist}")
     host.run(f"echo '{{\"cniVersion\": \"1.0.0\", \"name\": \"other\", \"plugins\": []}}' > /etc/cni/net.d/{COMPETING}")
+    # A route left by a node that has left the cluster.
+    host.run("ip route add 10.244.99.0/24 via 192.168.56.12 proto 75")
 
     results = run_deploy(converged.inventory)["results"]
     changed = {op["name"] for op in results["operations"] if op["success"]}
@@ -27,6 +29,7 @@ def test_next_run_restores_binaries_and_config_and_moves_a_competing_config_asid
     assert host.file(conflist).content_string == good_config
     assert not host.file(f"/etc/cni/net.d/{COMPETING}").exists
     assert host.file(f"/etc/cni/net.d/kubewire-disabled/{COMPETING}").exists
+    assert "10.244.99.0/24" not in host.run("ip route show proto 75").stdout
 
     again = run_deploy(converged.inventory)["results"]
     assert again["totals"]["success"] == 0, [op["name"] for op in again["operations"] if op["success"]]

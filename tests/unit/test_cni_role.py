@@ -149,3 +149,15 @@ def test_download_keeps_only_a_file_with_the_pinned_checksum(tarball, tmp_path):
         assert download(url, digest, cache=tmp_path).read_bytes() == path.read_bytes()
     finally:
         server.shutdown()
+
+
+def test_package_source_installs_the_package_and_links_its_plugins(tarball):
+    def state(files):
+        return converged(tarball, files, routes=live_routes(), **{"package links": ["bridge ", "portmap "]})
+    commands = plan_cni(tarball, state, cni_plugins_source="package")
+    assert any("apt-get" in c and "containernetworking-plugins" in c for c in commands)
+    assert any(c.startswith("mkdir -p /opt/cni/bin && for f in /usr/lib/cni/*; do ln -sfn") for c in commands)
+
+    def linked(files):
+        return converged(tarball, files, routes=live_routes(), **{"package links": ["bridge /usr/lib/cni/bridge"]})
+    assert plan_cni(tarball, linked, cni_plugins_source="package") == []
