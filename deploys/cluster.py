@@ -3,6 +3,7 @@
     pyinfra inventories/local.py deploys/cluster.py
 """
 
+from kubewire.connection import disable_nagle
 from kubewire.identity import check_node_identities
 from kubewire.inventory import cluster_spec
 from roles.addons import addons
@@ -12,6 +13,7 @@ from roles.hosts import hosts
 from roles.kubelet import kubelet
 from roles.prereqs import prereqs
 
+disable_nagle()  # small remote commands no longer wait on delayed ACKs
 # Parsed and validated once, before any fact is read or anything changes (exit 2 on errors).
 cluster_spec()
 # Hostnames, MACs, machine ids and product_uuids must be unique across the inventory.

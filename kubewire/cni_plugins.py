@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import os
 import tarfile
 import tempfile
@@ -84,7 +85,20 @@ def download(url: str, expected: str, cache: Path | None = None) -> Path:
 
 @functools.cache
 def plugin_digests(tarball: Path) -> dict[str, str]:
-    """sha256 of every plugin in the tarball, by name: what a node's bin dir must hold."""
+    """sha256 of every plugin in the tarball, by name: what a node's bin dir must hold.
+
+    Unpacking and hashing every plugin takes a while; the result is kept in the download
+    cache under the tarball's own sha256, so it is computed once per tarball."""
+    cached = DOWNLOAD_CACHE / "plugin-digests" / f"{sha256_of(tarball)}.json"
+    if cached.is_file():
+        return json.loads(cached.read_text())
+    digests = _hash_members(tarball)
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    cached.write_text(json.dumps(digests))
+    return digests
+
+
+def _hash_members(tarball: Path) -> dict[str, str]:
     digests = {}
     with tarfile.open(tarball) as archive:
         for member in archive.getmembers():

@@ -8,6 +8,7 @@ operations only for what differs.
 
 from __future__ import annotations
 
+import hashlib
 import shlex
 
 from pyinfra.api import FactBase
@@ -50,3 +51,8 @@ def file_digest_probe(path: str) -> str:
 def first_line(probed: dict[str, list[str]], name: str) -> str:
     lines = probed.get(name) or [""]
     return lines[0].strip()
+
+
+def sha256(text: str) -> str:
+    """What `file_digest_probe` prints for a file holding `text`."""
+    return hashlib.sha256(text.encode()).hexdigest()

@@ -8,7 +8,6 @@ own); the plugin binaries stay, as Weave uses loopback and portmap too.
 
 from __future__ import annotations
 
-import hashlib
 from io import StringIO
 
 from pyinfra import host, logger
@@ -17,7 +16,7 @@ from pyinfra.api.exceptions import PyinfraError
 from pyinfra.operations import apt, files, server, systemd
 
 from kubewire.cni_plugins import PluginsTarballError, plugin_digests, plugins_tarball
-from kubewire.facts import Probes, file_digest_probe, first_line
+from kubewire.facts import Probes, file_digest_probe, first_line, sha256
 from kubewire.inventory import cluster_spec
 from kubewire.settings import CniSettings
 from kubewire.templates import render
@@ -43,9 +42,6 @@ CONFIG_SUFFIXES = (".conf", ".conflist", ".json")  # what runtimes load from con
 class CniError(PyinfraError):
     pass
 
-
-def sha256(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def cni_files(host_name: str) -> dict[str, str]:

@@ -9,14 +9,13 @@ again at boot by a unit of kubewire's own.
 
 from __future__ import annotations
 
-import hashlib
 from io import StringIO
 
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import files, server, systemd
 
-from kubewire.facts import Probes, file_digest_probe, first_line
+from kubewire.facts import Probes, file_digest_probe, first_line, sha256
 from kubewire.inventory import cluster_spec
 from kubewire.ports import required_ports
 from kubewire.settings import FirewallSettings
@@ -33,9 +32,6 @@ LIST_TABLE = f"{NFT} list table inet kubewire"
 UNIT = "kubewire-firewall.service"
 UNIT_FILE = f"/etc/systemd/system/{UNIT}"
 
-
-def sha256(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def firewall_files(node_name: str) -> tuple[str, str, str]:

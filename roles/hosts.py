@@ -4,34 +4,31 @@ Kubernetes wants node names that are unique and resolve to the node address (not
 127.0.1.1 alias), on every node, before anything else is set up.
 """
 
+from io import StringIO
+
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import files, server
 
+from kubewire.facts import Probes, file_digest_probe, first_line, sha256
 from kubewire.inventory import cluster_spec
 from kubewire.settings import HostsSettings
-from kubewire.templates import jinja_env_kwargs, template_path
+from kubewire.templates import render
 
 DEFAULTS = HostsSettings.defaults()
+HOSTS_FILE = "/etc/hosts"
 
 
 @deploy("Hosts", data_defaults=DEFAULTS)
 def hosts() -> None:
     spec = cluster_spec()
     node = spec.node(host.name)
+    hosts_file = render("hosts", "hosts.j2", cluster_name=spec.cluster_name, nodes=spec.nodes,
+                        extra_entries=node.hosts.extra_entries)
+    probed = host.get_fact(Probes, probes=(("hostname", "hostname"), ("hosts-file", file_digest_probe(HOSTS_FILE))))
 
-    if node.hosts.set_hostname:
+    if node.hosts.set_hostname and first_line(probed, "hostname") != node.name:
         server.hostname(name=f"Set hostname to {node.name}", hostname=node.name)
-
-    files.template(
-        name="Write /etc/hosts with every cluster node",
-        src=template_path("hosts", "hosts.j2"),
-        dest="/etc/hosts",
-        user="root",
-        group="root",
-        mode="644",
-        jinja_env_kwargs=jinja_env_kwargs(),
-        cluster_name=spec.cluster_name,
-        nodes=spec.nodes,
-        extra_entries=node.hosts.extra_entries,
-    )
+    if first_line(probed, "hosts-file") != sha256(hosts_file):
+        files.put(name=f"Write {HOSTS_FILE} with every cluster node", src=StringIO(hosts_file), dest=HOSTS_FILE,
+                  user="root", group="root", mode="644")

@@ -9,7 +9,6 @@ operation is created only for what differs, so a re-run costs one round trip per
 
 from __future__ import annotations
 
-import hashlib
 import shlex
 from io import StringIO
 
@@ -18,7 +17,7 @@ from pyinfra.api import deploy
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.operations import apt, files, server
 
-from kubewire.facts import Probes, file_digest_probe, first_line
+from kubewire.facts import Probes, file_digest_probe, first_line, sha256
 from kubewire.inventory import cluster_spec
 from kubewire.settings import PrereqsSettings
 from kubewire.templates import render
@@ -66,9 +65,6 @@ def module_probe(module: str) -> str:
     return (f"if [ -e /sys/module/{name} ] || grep -q '^{module} ' /proc/modules || {evidence}; then echo loaded; "
             f"elif modprobe -n -q {name}; then echo loadable; else echo absent; fi")
 
-
-def sha256(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 @deploy("Prerequisites", data_defaults=DEFAULTS)

@@ -16,11 +16,6 @@ from pyinfra.context import ctx_host, ctx_state
 LAB_SETTINGS = {"node_cidr": "192.168.56.0/24"}
 
 
-def facts(hostname: str = "", hostnamectl: bool = True) -> dict:
-    """Canned answers to the facts the node roles read (matched as substrings of the fact command)."""
-    return {"uname -n": hostname, "command -v hostnamectl": "/usr/bin/hostnamectl" if hostnamectl else ""}
-
-
 def fake_host(name: str, ip: str, responses: dict | None = None, **data: Any) -> tuple[str, dict]:
     return (f"@fake/{name}", {"node_name": name, "node_ip": ip, "fake_delay": 0, "fake_delay_jitter": 0,
                               "fake_responses": responses or {}, **data})

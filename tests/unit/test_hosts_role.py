@@ -1,9 +1,17 @@
 """The hosts role, planned against the @fake connector and rendered on the controller."""
 
+from kubewire.facts import sha256
 from kubewire.spec import HostInput, parse_cluster
 from kubewire.templates import render
 from roles.hosts import hosts
-from tests.unit.plan import facts, fake_host, plan
+from tests.unit.plan import fake_host, plan, probes_answer
+
+
+def facts(hostname: str = "", hosts_file: str = "") -> dict:
+    """The hosts role's probe answers: the current hostname and /etc/hosts' digest."""
+    return {**probes_answer({"hostname": hostname, "hosts-file": sha256(hosts_file) if hosts_file else ""}),
+            # pyinfra's server.hostname, once called, asks for hostnamectl itself.
+            "command -v hostnamectl": "/usr/bin/hostnamectl"}
 
 
 def three_nodes(responses_for=lambda name: {}):
@@ -23,6 +31,15 @@ def test_leaves_a_correct_hostname_alone():
     commands = plan(*three_nodes(lambda name: facts(hostname=name)), hosts)
     for node_commands in commands.values():
         assert not any("set-hostname" in c for c in node_commands), node_commands
+
+
+def test_a_converged_node_gets_no_operations():
+    spec = parse_cluster({}, [HostInput("controlplane", frozenset({"controlplane"}), {"node_ip": "192.168.56.10"}),
+                              HostInput("node01", frozenset({"workers"}), {"node_ip": "192.168.56.11"}),
+                              HostInput("node02", frozenset({"workers"}), {"node_ip": "192.168.56.12"})])
+    text = render("hosts", "hosts.j2", cluster_name=spec.cluster_name, nodes=spec.nodes, extra_entries={})
+    commands = plan(*three_nodes(lambda name: facts(hostname=name, hosts_file=text)), hosts)
+    assert commands == {"controlplane": [], "node01": [], "node02": []}
 
 
 def test_uploads_hosts_file_when_missing():
