@@ -56,7 +56,8 @@ def write_counts():
     path = os.environ.get("KUBEWIRE_BENCH_COUNTS")
     if path:
         with open(path, "w") as out:
-            json.dump({"commands": commands, "command_text": command_text, "transfers": transfers, "op_seconds": op_seconds,
+            json.dump({"commands": commands, "command_text": command_text, "transfers": transfers,
+                       "op_seconds": op_seconds,
                        "peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}, out, indent=1)
 
 

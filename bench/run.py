@@ -122,7 +122,7 @@ def markdown(results: dict) -> str:
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for size in results["sizes"]:
-        def fmt(key):
+        def fmt(key, size=size):
             s = size[key]
             return f"{s['median']:.2f}s ({s['min']:.2f}-{s['max']:.2f})"
         lines.append(
