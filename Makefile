@@ -1,6 +1,7 @@
 # kubewire on a fresh Debian 12 machine, as root.
 #   make lab    set up, build the one-machine lab, converge it, verify it
 #   make test   set up, lint, unit tests, and the lab tests (builds its own lab)
+#   make bench  the benchmark (labs of 3, 10 and 20 nodes; not part of the tests)
 
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -9,7 +10,7 @@ BIN := $(VENV)/bin
 APT_PACKAGES := python3 python3-venv debootstrap systemd-container iproute2 nftables \
 	openssh-client dpkg-dev vagrant
 
-.PHONY: setup lab test lint lab-down
+.PHONY: setup lab test lint lab-down bench
 
 setup: $(VENV)/.kubewire-installed
 
@@ -35,3 +36,7 @@ lint: setup
 
 test: lint
 	KUBEWIRE_LAB_ONLY=1 $(BIN)/pytest
+
+# BENCH_NODES=3,10,20 BENCH_RUNS=3 by default; results in bench/results/.
+bench: setup
+	$(BIN)/python bench/run.py --nodes $(or $(BENCH_NODES),3,10,20) --runs $(or $(BENCH_RUNS),3)

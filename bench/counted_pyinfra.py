@@ -5,6 +5,7 @@ each operation; the counts go to the JSON file named by KUBEWIRE_BENCH_COUNTS.
 """
 
 import atexit
+import base64
 import json
 import os
 import resource
@@ -16,7 +17,9 @@ from pyinfra.api.state import BaseStateCallback
 from pyinfra.connectors.ssh import SSHConnector
 
 commands: Counter = Counter()
-command_text: dict[str, list[str]] = {}
+# Everything each host was sent, in order: ["cmd", text], ["put", remote path, base64 content]
+# or ["put-file", remote path, local path].
+events: dict[str, list[list[str]]] = {}
 transfers: Counter = Counter()
 op_seconds: dict[str, float] = {}
 _started: dict[str, float] = {}
@@ -28,13 +31,20 @@ _put_file = SSHConnector.put_file
 def run_shell_command(self, command, *args, **kwargs):
     commands[self.host.name] += 1
     text = command if isinstance(command, str) else command.get_raw_value()
-    command_text.setdefault(self.host.name, []).append(text)
+    events.setdefault(self.host.name, []).append(["cmd", text])
     return _run_shell_command(self, command, *args, **kwargs)
 
 
-def put_file(self, *args, **kwargs):
+def put_file(self, filename_or_io, remote_filename, *args, **kwargs):
     transfers[self.host.name] += 1
-    return _put_file(self, *args, **kwargs)
+    if hasattr(filename_or_io, "read"):  # small rendered files: keep the content
+        content = filename_or_io.read()
+        filename_or_io.seek(0)
+        content = content.encode() if isinstance(content, str) else content
+        events.setdefault(self.host.name, []).append(["put", str(remote_filename), base64.b64encode(content).decode()])
+    else:  # a file on the controller (a tarball): keep its path, not a copy in memory
+        events.setdefault(self.host.name, []).append(["put-file", str(remote_filename), str(filename_or_io)])
+    return _put_file(self, filename_or_io, remote_filename, *args, **kwargs)
 
 
 SSHConnector.run_shell_command = run_shell_command
@@ -56,7 +66,7 @@ def write_counts():
     path = os.environ.get("KUBEWIRE_BENCH_COUNTS")
     if path:
         with open(path, "w") as out:
-            json.dump({"commands": commands, "command_text": command_text, "transfers": transfers,
+            json.dump({"commands": commands, "events": events, "transfers": transfers,
                        "op_seconds": op_seconds,
                        "peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}, out, indent=1)
 
