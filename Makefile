@@ -37,6 +37,8 @@ lint: setup
 test: lint
 	KUBEWIRE_LAB_ONLY=1 $(BIN)/pytest
 
-# BENCH_NODES=3,10,20 BENCH_RUNS=3 by default; results in bench/results/.
+# Results in bench/results/ (results.md is the table the README shows).
+BENCH_NODES ?= 3,10,20
+BENCH_RUNS ?= 3
 bench: setup
-	$(BIN)/python bench/run.py --nodes $(or $(BENCH_NODES),3,10,20) --runs $(or $(BENCH_RUNS),3)
+	$(BIN)/python bench/run.py --nodes $(BENCH_NODES) --runs $(BENCH_RUNS)
