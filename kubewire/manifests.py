@@ -13,18 +13,31 @@ kubeadm's own configuration kinds have no schema in kubernetes-validate, so
 
 from __future__ import annotations
 
+import base64
+import os
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
 import yaml
+from pydantic import SecretBytes
 
+from . import rbac
+from .ports import NODE_PORT_FIRST, NODE_PORT_LAST
+from .settings import INGRESS_NAMESPACES
 from .spec import ClusterSpec
 from .templates import render
-from .versions import coredns_image, kube_proxy_image, kubernetes_release
+from .versions import (
+    INGRESS_NGINX_IMAGE,
+    NGINX_INC_INGRESS_IMAGE,
+    coredns_image,
+    kube_proxy_image,
+    kubernetes_release,
+    weave_images,
+)
 
 # Every object kubewire applies carries both labels, so a disabled add-on is deleted by label.
 MANAGED_BY = {"app.kubernetes.io/managed-by": "kubewire"}
@@ -38,8 +51,15 @@ PORTS = {
     "coredns_health": 8080,
     "coredns_ready": 8181,
     "kube_proxy_healthz": 10256,
+    "weave_status": 6784,  # on 127.0.0.1 only: not a firewall port
+    "http": 80,
+    "https": 443,
+    "nginx_inc_readiness": 8081,
+    "ingress_nginx_health": 10254,
 }
 API_SERVER_PORT = 6443
+WEAVE_PASSWORD_SECRET = "Secret kube-system/weave-passwd"
+DEFAULT_CLASS_ANNOTATION = "ingressclass.kubernetes.io/is-default-class"
 # kubeadm's configuration API: v1beta4 from Kubernetes 1.31, v1beta3 before.
 KUBEADM_V1BETA4_MINOR = 31
 KUBEADM_CONFIG = "kubeadm-config"
@@ -155,7 +175,89 @@ def _get(obj: dict, path: str) -> Any:
     return obj
 
 
+def _rbac_problems(objects: list[dict], allowed: set[rbac.Triple]) -> list[ManifestProblem]:
+    """Grants of the Roles and ClusterRoles beyond upstream's own for the features switched on."""
+    problems = []
+    for obj in objects:
+        extra = sorted(rbac.rendered_triples([obj]) - allowed)
+        if extra:
+            grants = ", ".join(f"{verb} {group or 'core'}/{resource}" for group, resource, verb in extra)
+            problems.append(ManifestProblem(object_name(obj), "rules",
+                                            f"grants {grants}, beyond upstream's own RBAC (kubewire/rbac.py)"))
+    return problems
+
+
+def _container_env(pod_owner: dict, container: str) -> dict[str, Any]:
+    """A container's env by name: the value, or the valueFrom source."""
+    containers = _get(pod_owner, "spec.template.spec.containers") or []
+    env = next((item.get("env") or [] for item in containers if item.get("name") == container), [])
+    return {item["name"]: item.get("value", item.get("valueFrom")) for item in env}
+
+
+def _weave_checks(spec: ClusterSpec, objects: list[dict]) -> list[ManifestProblem]:
+    daemonset = find(objects, "DaemonSet", "weave-net")
+    if daemonset is None:
+        return [ManifestProblem("DaemonSet kube-system/weave-net", "(object)", "is missing")]
+    problems = _rbac_problems(objects, rbac.ceiling("weave"))
+    ipalloc = _container_env(daemonset, "weave").get("IPALLOC_RANGE")
+    if ipalloc != str(spec.pod_cidr):
+        problems.append(ManifestProblem(object_name(daemonset), "containers[weave].env.IPALLOC_RANGE",
+                                        f"is {ipalloc!r}, not pod_cidr {spec.pod_cidr} (Weave would allocate pod "
+                                        "addresses from its own default, 10.32.0.0/12, unknown to kube-proxy)"))
+    return problems
+
+
+def _ingress_checks(addon: str) -> Check:
+    def check(spec: ClusterSpec, objects: list[dict]) -> list[ManifestProblem]:
+        return (_node_port_problems(spec, objects) + _ingress_class_problems(spec, objects)
+                + _rbac_problems(objects, rbac.ceiling(addon, spec.ingress.custom_resources)))
+    return check
+
+
+def _node_port_problems(spec: ClusterSpec, objects: list[dict]) -> list[ManifestProblem]:
+    service = next((obj for obj in objects if obj["kind"] == "Service" and obj["spec"].get("type") == "NodePort"), None)
+    if service is None:
+        return [ManifestProblem("Service (NodePort)", "(object)", "is missing")]
+    problems, seen = [], set()
+    for index, port in enumerate(service["spec"]["ports"]):
+        node_port, field_name = port.get("nodePort"), f"spec.ports.{index}.nodePort"
+        if node_port != spec.ingress.node_ports.get(port["name"]):
+            message = f"is {node_port}, not ingress_node_ports {spec.ingress.node_ports}"
+        elif not NODE_PORT_FIRST <= node_port <= NODE_PORT_LAST:
+            message = f"{node_port} is outside the node-port range {NODE_PORT_FIRST}-{NODE_PORT_LAST}"
+        elif node_port in seen:
+            message = f"{node_port} is used by another port too"
+        else:
+            message = None
+        if message:
+            problems.append(ManifestProblem(object_name(service), field_name, message))
+        seen.add(node_port)
+    return problems
+
+
+def _ingress_class_problems(spec: ClusterSpec, objects: list[dict]) -> list[ManifestProblem]:
+    classes = {obj["metadata"]["name"]: obj for obj in objects if obj["kind"] == "IngressClass"}
+    if spec.ingress.class_name not in classes:
+        return [ManifestProblem(f"IngressClass {spec.ingress.class_name}", "(object)", "is missing")]
+    problems = []
+    default = (classes[spec.ingress.class_name]["metadata"].get("annotations") or {}).get(DEFAULT_CLASS_ANNOTATION)
+    if (default == "true") != spec.ingress.default_class:
+        problems.append(ManifestProblem(f"IngressClass {spec.ingress.class_name}",
+                                        f"metadata.annotations.{DEFAULT_CLASS_ANNOTATION}",
+                                        f"is {default!r}, but ingress_default_class is {spec.ingress.default_class}"))
+    for ingress in (obj for obj in objects if obj["kind"] == "Ingress"):
+        if ingress["spec"].get("ingressClassName") not in classes:
+            problems.append(ManifestProblem(object_name(ingress), "spec.ingressClassName",
+                                            f"{ingress['spec'].get('ingressClassName')!r} is not an IngressClass "
+                                            f"kubewire creates ({', '.join(classes)})"))
+    return problems
+
+
 # The add-ons ----------------------------------------------------------------------------------
+
+
+def _no_context(spec: ClusterSpec) -> dict[str, Any]:
+    return {}
 
 
 @dataclass(frozen=True)
@@ -164,12 +266,23 @@ class Addon:
     role: str  # its settings on the spec (`spec.kube_proxy`, data keys `kube_proxy_*`)
     image: Callable[[ClusterSpec], str]
     checks: Check
+    # Whether it is deployed; by default its role's `enabled` key, named by `switch`.
+    is_enabled: Callable[[ClusterSpec], bool] | None = None
+    switch: str = ""
+    # More template variables.
+    context: Callable[[ClusterSpec], dict[str, Any]] = _no_context
+    # Resource types to delete with the add-on even when its render holds none (an optional Secret).
+    also_deletes: tuple[str, ...] = ()
 
     def settings(self, spec: ClusterSpec) -> Any:
         return getattr(spec, self.role)
 
     def enabled(self, spec: ClusterSpec) -> bool:
-        return self.settings(spec).enabled
+        return self.is_enabled(spec) if self.is_enabled else self.settings(spec).enabled
+
+    @property
+    def switched_by(self) -> str:
+        return self.switch or f"{self.role}_enabled"
 
     @property
     def labels(self) -> dict[str, str]:
@@ -181,17 +294,52 @@ class Addon:
         return ",".join(f"{key}={value}" for key, value in self.labels.items())
 
 
+def weave_password(path: str) -> SecretBytes:
+    """The Weave password from its file on the controller (a trailing newline is not part of it)."""
+    try:
+        password = Path(path).read_bytes().rstrip(b"\r\n")
+    except OSError as error:
+        raise ManifestError([ManifestProblem(WEAVE_PASSWORD_SECRET, "data.weave-passwd",
+                                             f"weave_password_file {path} cannot be read: {error.strerror}")]) from None
+    if not password.strip():
+        raise ManifestError([ManifestProblem(WEAVE_PASSWORD_SECRET, "data.weave-passwd",
+                                             f"weave_password_file {path} holds no password")])
+    return SecretBytes(password)
+
+
+def _weave_context(spec: ClusterSpec) -> dict[str, Any]:
+    """Images, CNI directories and the password (read only when Weave is the cluster's CNI)."""
+    settings, cni = spec.weave, spec.nodes[0].cni  # the CNI directories are the same on every node (spec check)
+    password = weave_password(settings.password_file) if settings.password_file and spec.cni_plugin == "weave" else None
+    return {"npc_image": weave_images(settings.image_repo, settings.image_tag)[1],
+            "cni_bin_dir": cni.bin_dir, "cni_conf_dir": cni.conf_dir,
+            "password_b64": base64.b64encode(password.get_secret_value()).decode() if password else None}
+
+
+def _ingress_addon(name: str, controller: str, image: str) -> Addon:
+    return Addon(name, "ingress", lambda spec: image, _ingress_checks(name),
+                 is_enabled=lambda spec: spec.ingress.enabled and spec.ingress.controller == controller,
+                 switch="ingress_enabled, ingress_controller",
+                 context=lambda spec: {"namespace": spec.ingress.namespace or INGRESS_NAMESPACES[controller]})
+
+
 ADDONS = (
     Addon("kube-proxy", "kube_proxy", lambda spec: kube_proxy_image(spec.kubernetes_version), _kube_proxy_checks),
     Addon("coredns", "coredns", lambda spec: coredns_image(spec.minor), _coredns_checks),
+    Addon("weave", "weave", lambda spec: weave_images(spec.weave.image_repo, spec.weave.image_tag)[0], _weave_checks,
+          is_enabled=lambda spec: spec.cni_plugin == "weave", switch="cni_plugin", context=_weave_context,
+          also_deletes=("secret",)),
+    _ingress_addon("nginx-ingress", "nginx-inc", NGINX_INC_INGRESS_IMAGE),
+    _ingress_addon("ingress-nginx", "ingress-nginx", INGRESS_NGINX_IMAGE),
 )
 
 
 @dataclass(frozen=True)
 class Manifest:
     name: str  # the file is `<name>.yaml`
-    objects: tuple[dict, ...]
-    text: str
+    # Not in the repr: they may hold a Secret.
+    objects: tuple[dict, ...] = field(repr=False)
+    text: str = field(repr=False)
     addon: Addon | None = None
 
     @property
@@ -199,9 +347,14 @@ class Manifest:
         return f"{self.name}.yaml"
 
     @property
+    def has_secret(self) -> bool:
+        return any(obj.get("kind") == "Secret" for obj in self.objects)
+
+    @property
     def resource_types(self) -> list[str]:
         """kubectl's fully qualified resource types of the objects: deployment.apps, service, …"""
-        return sorted({_resource_type(obj) for obj in self.objects})
+        also = self.addon.also_deletes if self.addon else ()
+        return sorted({_resource_type(obj) for obj in self.objects} | set(also))
 
 
 def _resource_type(obj: dict) -> str:
@@ -248,7 +401,8 @@ def _dump(objects: list[dict], source: str) -> str:
 
 def render_addon(spec: ClusterSpec, addon: Addon) -> Manifest:
     text = render(addon.name, f"{addon.name}.yaml.j2", spec=spec, settings=addon.settings(spec),
-                  image=addon.image(spec), ports=PORTS, api_server_endpoint=api_server_endpoint(spec))
+                  image=addon.image(spec), ports=PORTS, api_server_endpoint=api_server_endpoint(spec),
+                  **addon.context(spec))
     objects = [_labelled(obj, addon) for obj in parse_objects(text)]
     return Manifest(addon.name, tuple(objects), _dump(objects, addon.name), addon)
 
@@ -267,10 +421,20 @@ def api_server_endpoint(spec: ClusterSpec) -> str:
 # Validation -----------------------------------------------------------------------------------
 
 
+# What a Secret's values are validated as: an error message may quote the value it checked.
+_REDACTED = base64.b64encode(b"redacted").decode()
+
+
+def _redacted(obj: dict) -> dict:
+    if obj.get("kind") != "Secret":
+        return obj
+    return {**obj, "data": dict.fromkeys(obj.get("data") or {}, _REDACTED)}
+
+
 def schema_problems(obj: dict, kubernetes_version: str) -> list[ManifestProblem]:
     """Strict validation against the Kubernetes schema: unknown fields and unknown kinds fail."""
     try:
-        kubernetes_validate.validate(obj, kubernetes_version, strict=True)
+        kubernetes_validate.validate(_redacted(obj), kubernetes_version, strict=True)
     except kubernetes_validate.ValidationError as error:
         field = ".".join(str(part) for part in error.path) or "(object)"
         return [ManifestProblem(object_name(obj), field, error.message)]
@@ -289,10 +453,13 @@ def manifest_problems(spec: ClusterSpec, manifest: Manifest) -> list[ManifestPro
 
 
 def render_all(spec: ClusterSpec) -> list[Manifest]:
-    """Every add-on's manifest (enabled or not) and kubeadm's configuration, validated.
+    """Every add-on's manifest (enabled or not; disabled ones first, so their objects are deleted before
+    a replacement is applied: both ingress controllers create the IngressClass, whose controller
+    field cannot change) and kubeadm's configuration, validated.
 
     Raises ManifestError listing every problem, so nothing is applied from a bad render."""
-    manifests = [render_addon(spec, addon) for addon in ADDONS] + [render_kubeadm_config(spec)]
+    addons = sorted(ADDONS, key=lambda addon: addon.enabled(spec))
+    manifests = [render_addon(spec, addon) for addon in addons] + [render_kubeadm_config(spec)]
     problems = [problem for manifest in manifests for problem in manifest_problems(spec, manifest)]
     if problems:
         raise ManifestError(problems)
@@ -309,9 +476,20 @@ def write_manifests(manifests: list[Manifest], spec: ClusterSpec, out: Path) -> 
         path = out / manifest.filename
         if manifest.addon is not None and not manifest.addon.enabled(spec):
             path.unlink(missing_ok=True)
-            done.append(f"{manifest.addon.name}: disabled ({manifest.addon.role}_enabled), {path} not written")
+            done.append(f"{manifest.addon.name}: disabled ({manifest.addon.switched_by}), {path} not written")
             continue
-        path.write_text(manifest.text)
-        done.append(f"{path}: {len(manifest.objects)} objects")
+        _write(path, manifest.text, private=manifest.has_secret)
+        done.append(f"{path}: {len(manifest.objects)} objects" + (" (holds a Secret: mode 0600)"
+                                                                  if manifest.has_secret else ""))
     return done
+
+
+def _write(path: Path, text: str, private: bool) -> None:
+    if not private:
+        path.write_text(text)
+        return
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)  # a file from an earlier render may be readable by others
+    with os.fdopen(descriptor, "w") as file:
+        file.write(text)
 

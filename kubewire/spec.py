@@ -22,9 +22,11 @@ from .settings import (
     CorednsSettings,
     FirewallSettings,
     HostsSettings,
+    IngressSettings,
     KubeProxySettings,
     PrereqsSettings,
     RoleSettings,
+    WeaveSettings,
     split_host_port,
 )
 
@@ -182,6 +184,8 @@ class ClusterSpec(BaseModel):
     addons: AddonsSettings = AddonsSettings()
     kube_proxy: KubeProxySettings = KubeProxySettings()
     coredns: CorednsSettings = CorednsSettings()
+    weave: WeaveSettings = WeaveSettings()
+    ingress: IngressSettings = IngressSettings()
 
     # Field checks ---------------------------------------------------------------------------
 
@@ -339,6 +343,7 @@ class ClusterSpec(BaseModel):
         problems += self._dns_service_ip_problems()
         problems += self._pod_subnet_problems()
         problems += self._coredns_problems()
+        problems += self._weave_problems()
 
         if self.kube_proxy_mode == "nftables" and self.minor < NFTABLES_MIN_MINOR:
             problems.append(_problem(("kube_proxy_mode",), self.kube_proxy_mode,
@@ -374,6 +379,19 @@ class ClusterSpec(BaseModel):
                 problems.append(_problem(("coredns_stub_domains",), zone,
                     f"lies inside the cluster domain {domain}, which CoreDNS answers itself; "
                     "stub domains are for zones outside the cluster", depends=("coredns", "cluster_domain")))
+        return problems
+
+    def _weave_problems(self) -> list[InitErrorDetails]:
+        # One DaemonSet mounts the same CNI directories on every node.
+        if self.cni_plugin != "weave":
+            return []
+        problems = []
+        for key in ("bin_dir", "conf_dir"):
+            values = {getattr(node.cni, key) for node in self.nodes}
+            if len(values) > 1:
+                problems.append(_problem((f"cni_{key}",), sorted(values),
+                    "differs between nodes, but Weave Net's DaemonSet mounts one path on every node; "
+                    "set it in group_data/all.py", depends=("cni_plugin", "nodes")))
         return problems
 
     def _pod_subnet_problems(self) -> list[InitErrorDetails]:
@@ -419,8 +437,15 @@ class ClusterSpec(BaseModel):
             for name in sorted(unused_ipvs):
                 found.append(Problem(f"kube_proxy_{name}", getattr(self.kube_proxy, name),
                     f"has no effect: kube_proxy_mode is {self.kube_proxy_mode}, not ipvs"))
+        if self.cni_plugin == "weave":
+            found.append(Problem("cni_plugin", "weave",
+                "Weave Net is archived upstream (Weaveworks shut down in 2024): no fixes, not even for security; "
+                "pin a maintained fork with weave_image_repo and plan a migration"))
+        if self.ingress.enabled and self.ingress.controller == "ingress-nginx":
+            found.append(Problem("ingress_controller", "ingress-nginx",
+                "ingress-nginx is retired upstream (no fixes since March 2026); prefer nginx-inc or plan a "
+                "move to the Gateway API"))
         return found
-
 
     @property
     def minor(self) -> int:

@@ -65,3 +65,25 @@ CNI_PLUGINS_SHA256 = {
         "arm64": "57ce466fc3b79db1f19b8f4c63e07a1112306efa53c94fe810a2150dd9e07ddb",
     },
 }
+
+# Weave Net, its last release: 2.8.1 (github.com/weaveworks/weave, archived in 2024 when Weaveworks
+# shut down; no fixes since). Images docker.io/weaveworks/weave-kube and weave-npc, as upstream's
+# weave-daemonset-k8s.yaml of that release names them. `weave_image_repo`/`weave_image_tag` point
+# at a maintained fork's images instead.
+WEAVE_VERSION = "2.8.1"
+WEAVE_IMAGE_REPO = "docker.io/weaveworks"
+
+# NGINX Inc's ingress controller (github.com/nginx/kubernetes-ingress), v5.5.4: the newest 5.x in
+# docs.nginx.com's changelog compatibility matrix (tested there with Kubernetes 1.29-1.36).
+NGINX_INC_INGRESS_IMAGE = "docker.io/nginx/nginx-ingress:5.5.4"
+
+# The community controller (github.com/kubernetes/ingress-nginx), controller-v1.14.5, one of its
+# last two releases (v1.15.1 came out the same day), digest from changelog/controller-1.14.5.md.
+# Retired upstream: no fixes after March 2026.
+INGRESS_NGINX_IMAGE = ("registry.k8s.io/ingress-nginx/controller:v1.14.5"
+                       "@sha256:af3312d040dbe8d503001a1094b248e8be372f70f317a4bc35f81fb312bff3a8")
+
+
+def weave_images(repo: str, tag: str) -> tuple[str, str]:
+    """The weave-kube and weave-npc images from a repository: ('docker.io/weaveworks/weave-kube:2.8.1', …)."""
+    return f"{repo}/weave-kube:{tag}", f"{repo}/weave-npc:{tag}"

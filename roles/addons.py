@@ -18,10 +18,11 @@ from pyinfra.operations import files, server
 
 from kubewire.inventory import cluster_spec
 from kubewire.manifests import FIELD_MANAGER, Manifest, ManifestError, render_all
-from kubewire.settings import AddonsSettings, CorednsSettings, KubeProxySettings
-from kubewire.spec import ClusterSpec
+from kubewire.spec import CLUSTER_ROLES, ClusterSpec
 
-DEFAULTS = AddonsSettings.defaults()
+# Every cluster-wide role's keys (addons_, kube_proxy_, coredns_, weave_, ingress_): each add-on's
+# settings come with the add-ons this role applies.
+DEFAULTS = {key: value for settings in CLUSTER_ROLES.values() for key, value in settings.defaults().items()}
 # Where the applied manifests are kept on the node: an upload that changes nothing applies nothing.
 MANIFESTS_DIR = "/etc/kubewire/addons"
 MANIFEST_ERROR_EXIT = 1
@@ -81,7 +82,7 @@ def apply_manifest(manifest: Manifest, kubeconfig: str) -> None:
     )
 
 
-@deploy("Cluster add-ons", data_defaults={**DEFAULTS, **KubeProxySettings.defaults(), **CorednsSettings.defaults()})
+@deploy("Cluster add-ons", data_defaults=DEFAULTS)
 def addons() -> None:
     spec = cluster_spec()
     if host.name != spec.controlplane[0].host:
@@ -91,7 +92,7 @@ def addons() -> None:
         logger.warning(f"kubewire: {warning}")
     kubeconfig = spec.addons.kubeconfig
     if not has_cluster(kubeconfig):
-        names = ", ".join(manifest.name for manifest in manifests)
+        names = ", ".join(manifest.name for manifest in manifests if manifest.addon.enabled(spec))
         logger.warning(f"{host.print_prefix}no Kubernetes cluster to apply {names} to (kubectl or {kubeconfig} "
                        "is missing here); they were rendered and validated only (see kubewire render)")
         return

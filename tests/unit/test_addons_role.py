@@ -74,10 +74,11 @@ def test_the_kubeconfig_path_is_a_setting():
 
 
 def test_a_disabled_add_on_is_deleted_by_label():
-    responses = cluster(objects=["deployment.apps/coredns", "service/kube-dns"])
+    # Only CoreDNS has labelled objects left (the first matcher wins over cluster()'s empty answer).
+    responses = {"kubewire/addon=coredns --output=name": ["deployment.apps/coredns", "service/kube-dns"], **cluster()}
     commands = kubectl_commands(plan(*nodes(responses), addons, {"coredns_enabled": False})["controlplane"])
-    assert len(commands) == 2 and "kube-proxy.yaml" in commands[0]
-    assert commands[1] == (
+    assert len(commands) == 2 and "kube-proxy.yaml" in commands[1]  # disabled add-ons go first
+    assert commands[0] == (
         f"kubectl --kubeconfig={ADMIN_CONF} delete clusterrole.rbac.authorization.k8s.io,"
         "clusterrolebinding.rbac.authorization.k8s.io,configmap,deployment.apps,service,serviceaccount "
         "--all-namespaces --selector=app.kubernetes.io/managed-by=kubewire,kubewire/addon=coredns --ignore-not-found")

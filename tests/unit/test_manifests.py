@@ -20,7 +20,7 @@ from kubewire.spec import SUPPORTED_K8S_MINORS, HostInput, parse_cluster
 from kubewire.versions import COREDNS_VERSIONS, KUBERNETES_PATCH_RELEASES
 
 LOWEST, HIGHEST = f"1.{SUPPORTED_K8S_MINORS.start}", f"1.{SUPPORTED_K8S_MINORS.stop - 1}"
-KUBE_PROXY, COREDNS = ADDONS
+KUBE_PROXY, COREDNS, *_ = ADDONS
 
 
 def spec_of(**settings):
