@@ -15,10 +15,11 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
+from .cache import CACHE_DIR
 from .settings import CniSettings
 from .versions import CNI_PLUGINS_SHA256, CNI_PLUGINS_URL
 
-DOWNLOAD_CACHE = Path(os.environ.get("KUBEWIRE_DOWNLOAD_CACHE", Path.home() / ".cache" / "kubewire"))
+DOWNLOAD_CACHE = CACHE_DIR
 # `uname -m` -> the architecture names of the release tarballs.
 ARCHITECTURES = {"x86_64": "amd64", "aarch64": "arm64"}
 

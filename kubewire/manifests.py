@@ -17,6 +17,7 @@ import base64
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from importlib.metadata import version
 from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ import yaml
 from pydantic import SecretBytes
 
 from . import rbac
+from .cache import CACHE_DIR, key_of
 from .ports import NODE_PORT_FIRST, NODE_PORT_LAST
 from .settings import INGRESS_NAMESPACES
 from .spec import ClusterSpec
@@ -431,10 +433,19 @@ def _redacted(obj: dict) -> dict:
     return {**obj, "data": dict.fromkeys(obj.get("data") or {}, _REDACTED)}
 
 
+# An object that passed the schema once passes again: kept by content, Kubernetes version and
+# validator version, so a re-run of an unchanged cluster spends no time in the schemas.
+VALIDATED_CACHE = CACHE_DIR / "schema-valid"
+
+
 def schema_problems(obj: dict, kubernetes_version: str) -> list[ManifestProblem]:
     """Strict validation against the Kubernetes schema: unknown fields and unknown kinds fail."""
+    checked = _redacted(obj)
+    passed = VALIDATED_CACHE / key_of(checked, kubernetes_version, version("kubernetes-validate"))
+    if passed.exists():
+        return []
     try:
-        kubernetes_validate.validate(_redacted(obj), kubernetes_version, strict=True)
+        kubernetes_validate.validate(checked, kubernetes_version, strict=True)
     except kubernetes_validate.ValidationError as error:
         field = ".".join(str(part) for part in error.path) or "(object)"
         return [ManifestProblem(object_name(obj), field, error.message)]
@@ -442,6 +453,8 @@ def schema_problems(obj: dict, kubernetes_version: str) -> list[ManifestProblem]
         return [ManifestProblem(object_name(obj), "apiVersion/kind",
                                 f"{obj.get('apiVersion')} {obj.get('kind')} has no schema in Kubernetes "
                                 f"{kubernetes_version}; kubewire applies only objects it can validate")]
+    VALIDATED_CACHE.mkdir(parents=True, exist_ok=True)
+    passed.touch()
     return []
 
 
