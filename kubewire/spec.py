@@ -341,6 +341,11 @@ class ClusterSpec(BaseModel):
                     depends=("node_cidr",)))
 
         problems += self._dns_service_ip_problems()
+        if self.kube_proxy_mode != "iptables":
+            problems += [_problem(("hosts", node.host, "prereqs_prepare_proxy_mode"), False,
+                f"kube_proxy_mode {self.kube_proxy_mode!r} needs kernel modules and tools the prereqs role was told "
+                "not to prepare on this node; set prereqs_prepare_proxy_mode True or use kube_proxy_mode 'iptables'",
+                depends=("kube_proxy_mode",)) for node in self.nodes if not node.prereqs.prepare_proxy_mode]
         problems += self._pod_subnet_problems()
         problems += self._coredns_problems()
         problems += self._weave_problems()

@@ -48,3 +48,13 @@ def test_a_mistyped_role_key_gets_a_suggestion():
     found = problems(inventory(all_data={"hosts_extra_entrys": {}}))
     problem = found["hosts.controlplane.hosts_extra_entrys"]
     assert "did you mean hosts_extra_entries?" in problem.message
+
+
+def test_a_proxy_mode_the_prereqs_were_told_not_to_prepare_is_refused():
+    found = problems(inventory(all_data={"kube_proxy_mode": "nftables"},
+                               node01_data={"prereqs_prepare_proxy_mode": False}))
+    problem = found["hosts.node01.prereqs_prepare_proxy_mode"]
+    assert "kube_proxy_mode 'nftables' needs" in problem.message
+    assert "hosts.controlplane.prereqs_prepare_proxy_mode" not in found
+    # With iptables nothing needs preparing.
+    spec_from_inventory(inventory(node01_data={"prereqs_prepare_proxy_mode": False}))
