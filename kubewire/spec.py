@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import difflib
+import functools
 import ipaddress
 import re
 from dataclasses import dataclass, field
@@ -483,12 +484,17 @@ class ClusterSpec(BaseModel):
     def node(self, host: str) -> NodeSpec:
         return next(node for node in self.nodes if node.host == host)
 
-    def pod_subnets(self) -> dict[str, IPv4Network]:
-        """Each node's pod subnet, by inventory host name (see `allocate_pod_subnets`)."""
+    @functools.cached_property
+    def _pod_subnets(self) -> dict[str, IPv4Network]:
+        # Every role asks for every node's subnet on every host: allocate once per spec.
         return allocate_pod_subnets(self.pod_cidr, self.node_pod_prefix, self.node_network, self.nodes)
 
+    def pod_subnets(self) -> dict[str, IPv4Network]:
+        """Each node's pod subnet, by inventory host name (see `allocate_pod_subnets`)."""
+        return dict(self._pod_subnets)
+
     def pod_cidr_for(self, host: str) -> IPv4Network:
-        return self.pod_subnets()[host]
+        return self._pod_subnets[host]
 
 
 def _duplicates(nodes, key: str, value_of) -> list[InitErrorDetails]:

@@ -39,7 +39,9 @@ def run_deploy(inventory: Path, deploy: Path = MAIN_DEPLOY) -> dict:
     )
     if result.returncode != 0:
         raise AssertionError(f"pyinfra failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
-    return json.loads(result.stdout)
+    results = json.loads(result.stdout)
+    results["log"] = result.stderr  # pyinfra's messages (warnings, notices) go to stderr with --json
+    return results
 
 
 @dataclass

@@ -16,3 +16,10 @@ def test_second_run_reports_no_changes(converged):
     changed = {op["name"]: op["success"] for op in results["operations"] if op["success"]}
     assert results["totals"]["error"] == 0
     assert results["totals"]["success"] == 0, f"a re-run changed: {changed}"
+
+
+def test_without_kubernetes_the_add_ons_are_validated_and_the_run_says_so(converged):
+    if converged.first_run is None:
+        return
+    log = converged.first_run["log"]
+    assert "no Kubernetes cluster to apply kube-proxy, coredns to" in log, log[-2000:]
