@@ -38,8 +38,6 @@ DEFAULT_K8S_VERSION = "1.33"
 NFTABLES_MIN_MINOR = 31
 # Upstream deprecated kube-proxy's ipvs mode in this minor (KEP-5495); kubewire warns about it.
 IPVS_DEPRECATED_MINOR = 35
-# Kubernetes' node-port range; ports here are reserved on every node.
-NODE_PORT_RANGE = range(30000, 32768)
 
 CNI_PLUGINS = ("bridge", "weave")
 KUBE_PROXY_MODES = ("iptables", "ipvs", "nftables")
