@@ -1,6 +1,7 @@
 """Switching `cni_plugin` from bridge to weave and back: each side's node files, routes and
 ports follow, and re-runs change nothing."""
 
+import json
 import subprocess
 import sys
 
@@ -11,9 +12,9 @@ BRIDGE_FILES = ("/etc/cni/net.d/10-kubewire.conflist", "/etc/kubewire/pod-routes
 WEAVE_TCP, WEAVE_UDP = 6783, (6783, 6784)
 
 
-def deploy(inventory, cni_plugin=None) -> dict:
-    import json
-    extra = ["--data", f"cni_plugin={cni_plugin}"] if cni_plugin else []
+def deploy(inventory, cni_plugin=None, extra_args=()) -> dict:
+    """Run the main job (optionally with cni_plugin or other --data overridden); its totals."""
+    extra = (["--data", f"cni_plugin={cni_plugin}"] if cni_plugin else []) + list(extra_args)
     result = subprocess.run([sys.executable, "-m", "pyinfra", str(inventory), str(MAIN_DEPLOY), "-y", "--json", *extra],
                             cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
