@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import re
 from ipaddress import IPv4Address, ip_address
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
@@ -36,8 +36,8 @@ def prefixed(role: str) -> ConfigDict:
 
 
 class RoleSettings(BaseModel):
-    role: ClassVar[str]
-    scope: ClassVar[str]  # "node" or "cluster"
+    """A role's settings. Whether they are per node or cluster-wide follows from where they
+    hang: a field of NodeSpec or of ClusterSpec, named after the role."""
 
     @classmethod
     def keys(cls) -> list[str]:
@@ -52,8 +52,6 @@ class RoleSettings(BaseModel):
 class HostsSettings(RoleSettings):
     """Role `hosts`: hostname and /etc/hosts."""
 
-    role: ClassVar[str] = "hosts"
-    scope: ClassVar[str] = "node"
     model_config = prefixed("hosts")
 
     # Set the node's hostname to its node name (`node_name`, default: the inventory name).
@@ -84,8 +82,6 @@ class HostsSettings(RoleSettings):
 class PrereqsSettings(RoleSettings):
     """Role `prereqs`: kernel modules, sysctls, swap and packages every node needs."""
 
-    role: ClassVar[str] = "prereqs"
-    scope: ClassVar[str] = "node"
     model_config = prefixed("prereqs")
 
     # Prepare what the chosen kube_proxy_mode needs (IPVS modules and ipvsadm, nf_tables).
@@ -122,8 +118,6 @@ class PrereqsSettings(RoleSettings):
 class FirewallSettings(RoleSettings):
     """Role `firewall`: an nftables allow-list per node role, in a table of kubewire's own."""
 
-    role: ClassVar[str] = "firewall"
-    scope: ClassVar[str] = "node"
     model_config = prefixed("firewall")
 
     # Manage the firewall at all (off: kubewire's table is removed).
@@ -204,8 +198,6 @@ def is_server_address(value: Any, port_required: bool = False) -> bool:
 class AddonsSettings(RoleSettings):
     """Role `addons`: how the cluster add-ons' manifests reach the cluster."""
 
-    role: ClassVar[str] = "addons"
-    scope: ClassVar[str] = "cluster"
     model_config = prefixed("addons")
 
     # The admin kubeconfig on the first controlplane node; kubectl applies the add-ons with it.
@@ -222,8 +214,6 @@ class AddonsSettings(RoleSettings):
 class KubeProxySettings(RoleSettings):
     """Add-on `kube-proxy` (its mode is the cluster key `kube_proxy_mode`)."""
 
-    role: ClassVar[str] = "kube_proxy"
-    scope: ClassVar[str] = "cluster"
     model_config = prefixed("kube_proxy")
 
     # Deploy kube-proxy; False removes what kubewire created for it (e.g. when a CNI replaces it).
@@ -266,8 +256,6 @@ class KubeProxySettings(RoleSettings):
 class CorednsSettings(RoleSettings):
     """Add-on `coredns`: the cluster DNS server at `dns_service_ip`."""
 
-    role: ClassVar[str] = "coredns"
-    scope: ClassVar[str] = "cluster"
     model_config = prefixed("coredns")
 
     # Deploy CoreDNS; False removes what kubewire created for it.
@@ -319,8 +307,6 @@ class CorednsSettings(RoleSettings):
 class CniSettings(RoleSettings):
     """Role `cni`: CNI plugin binaries, the network config, and pod routes between nodes."""
 
-    role: ClassVar[str] = "cni"
-    scope: ClassVar[str] = "node"
     model_config = prefixed("cni")
 
     # Where the container runtime finds the plugins and their configuration.
@@ -390,8 +376,6 @@ _IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 class WeaveSettings(RoleSettings):
     """Add-on `weave`: Weave Net, deployed when the cluster key `cni_plugin` is "weave"."""
 
-    role: ClassVar[str] = "weave"
-    scope: ClassVar[str] = "cluster"
     model_config = prefixed("weave")
 
     # Where the weave-kube and weave-npc images come from: upstream's (archived) or a maintained fork's.
@@ -500,8 +484,6 @@ class IngressResource(BaseModel):
 class IngressSettings(RoleSettings):
     """Add-on `nginx-ingress` or `ingress-nginx`: an ingress controller, its IngressClass, and Ingresses."""
 
-    role: ClassVar[str] = "ingress"
-    scope: ClassVar[str] = "cluster"
     model_config = prefixed("ingress")
 
     # Deploy an ingress controller (off by default: a lab cluster needs none to learn Services).
