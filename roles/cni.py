@@ -47,23 +47,23 @@ class CniError(PyinfraError):
 def cni_files(host_name: str) -> dict[str, str]:
     """Every file this role writes on the node, by path (for the bridge plugin)."""
     spec = cluster_spec()
-    node, settings = spec.node(host_name), spec.node(host_name).cni
+    settings = spec.node(host_name).cni
     subnet = spec.pod_cidr_for(host_name)
-    routes = {str(spec.pod_cidr_for(other.host)): str(other.node_ip) for other in spec.nodes if other.host != host_name}
     return {
         f"{settings.conf_dir}/{CONFLIST}": render(
             "cni", f"{CONFLIST}.j2", network_name=settings.network_name, bridge=settings.bridge, mtu=settings.mtu,
             pod_subnet=str(subnet), gateway=str(subnet.network_address + 1)),
         f"{settings.conf_dir}/{LOOPBACK}": render("cni", f"{LOOPBACK}.j2"),
-        ROUTES_SCRIPT: render("cni", "pod-routes.sh.j2", routes=routes, proto=ROUTE_PROTO, node=node.name),
+        ROUTES_SCRIPT: render("cni", "pod-routes.sh.j2", routes=pod_routes(host_name), proto=ROUTE_PROTO),
         ROUTES_UNIT_FILE: render("cni", "kubewire-pod-routes.service.j2", script=ROUTES_SCRIPT),
         RT_PROTOS_FILE: f"{ROUTE_PROTO}\tkubewire\n",
     }
 
 
-def expected_routes(host_name: str) -> set[str]:
+def pod_routes(host_name: str) -> dict[str, str]:
+    """Every other node's pod subnet, and the node address it is routed via."""
     spec = cluster_spec()
-    return {f"{spec.pod_cidr_for(other.host)} via {other.node_ip}" for other in spec.nodes if other.host != host_name}
+    return {str(spec.pod_cidr_for(other.host)): str(other.node_ip) for other in spec.nodes if other.host != host_name}
 
 
 @deploy("CNI", data_defaults=DEFAULTS)
@@ -150,7 +150,7 @@ def _pod_routes(probed: dict, wanted: dict[str, str]) -> None:
     if unit_changed or first_line(probed, "routes unit") != "enabled":
         systemd.service(name=f"Enable {ROUTES_UNIT} (pod routes come back at boot)", service=ROUTES_UNIT,
                         enabled=True, running=None, daemon_reload=unit_changed)
-    if live != expected_routes(host.name):
+    if live != {f"{subnet} via {via}" for subnet, via in pod_routes(host.name).items()}:
         server.shell(name="Route other nodes' pod subnets via their nodes", commands=[f"/bin/sh {ROUTES_SCRIPT}"])
 
 
