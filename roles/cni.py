@@ -8,8 +8,6 @@ own); the plugin binaries stay, as Weave uses loopback and portmap too.
 
 from __future__ import annotations
 
-from io import StringIO
-
 from pyinfra import host, logger
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import PyinfraError
@@ -18,6 +16,7 @@ from pyinfra.operations import apt, files, server, systemd
 from kubewire.cni_plugins import PluginsTarballError, plugin_digests, plugins_tarball
 from kubewire.facts import Probes, file_digest_probe, first_line, sha256
 from kubewire.inventory import cluster_spec
+from kubewire.operations import put_if_changed
 from kubewire.settings import CniSettings
 from kubewire.templates import render
 
@@ -126,10 +125,7 @@ def _install_plugins(settings: CniSettings, probed: dict) -> None:
 
 def _write_changed(wanted: dict[str, str], probed: dict) -> None:
     for path, text in wanted.items():
-        if first_line(probed, path) != sha256(text):
-            mode = "755" if path.endswith(".sh") else "644"
-            files.put(name=f"Write {path}", src=StringIO(text), dest=path, user="root", group="root", mode=mode,
-                      create_remote_dir=True)
+        put_if_changed(probed, path, path, text, name=f"Write {path}", mode="755" if path.endswith(".sh") else "644")
 
 
 def _move_aside_winning_configs(conf_dir: str, probed: dict) -> None:
@@ -168,16 +164,15 @@ def _containerd(settings: CniSettings, probed: dict) -> None:
     version = first_line(probed, "containerd").split()
     major = int(next((word.lstrip("v").split(".")[0] for word in version if word.lstrip("v")[:1].isdigit()), "1"))
     dropin = render("cni", "containerd-cni.toml.j2", major=major, bin_dir=settings.bin_dir, conf_dir=settings.conf_dir)
-    changed = []
-    if first_line(probed, CONTAINERD_DROPIN) != sha256(dropin):
-        changed.append(files.put(name=f"Write containerd's CNI settings {CONTAINERD_DROPIN}", src=StringIO(dropin),
-                                 dest=CONTAINERD_DROPIN, mode="644", create_remote_dir=True))
+    changed = [put_if_changed(probed, CONTAINERD_DROPIN, CONTAINERD_DROPIN, dropin,
+                              name=f"Write containerd's CNI settings {CONTAINERD_DROPIN}")]
     if CONTAINERD_DROPIN_DIR not in first_line(probed, "containerd imports"):
         if first_line(probed, "containerd imports"):
             raise CniError(f"{host.name}: {CONTAINERD_CONFIG} has its own `imports`; add "
                            f"\"{CONTAINERD_DROPIN_DIR}/*.toml\" to it")
         changed.append(files.line(name=f"Import {CONTAINERD_DROPIN_DIR} in {CONTAINERD_CONFIG}", path=CONTAINERD_CONFIG,
                                   line=f'imports = ["{CONTAINERD_DROPIN_DIR}/*.toml"]', present=True))
+    changed = [op for op in changed if op is not None]
     if changed:
         systemd.service(name="Restart containerd", service="containerd", restarted=True,
                         _if=lambda: any(op.did_change() for op in changed))

@@ -9,14 +9,13 @@ again at boot by a unit of kubewire's own.
 
 from __future__ import annotations
 
-from io import StringIO
-
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import files, server, systemd
 
 from kubewire.facts import Probes, file_digest_probe, first_line, sha256
 from kubewire.inventory import cluster_spec
+from kubewire.operations import put_if_changed
 from kubewire.ports import required_ports
 from kubewire.settings import FirewallSettings
 from kubewire.templates import render
@@ -73,12 +72,8 @@ def firewall() -> None:
         return
 
     rules, rules_digest, unit = firewall_files(host.name)
-    if first_line(probed, "rules-file") != sha256(rules):
-        files.put(name=f"Write the allow-list {RULES_FILE}", src=StringIO(rules), dest=RULES_FILE,
-                  user="root", group="root", mode="600", create_remote_dir=True)
-    unit_changed = first_line(probed, "unit-file") != sha256(unit)
-    if unit_changed:
-        files.put(name=f"Install {UNIT}", src=StringIO(unit), dest=UNIT_FILE, user="root", group="root", mode="644")
+    put_if_changed(probed, "rules-file", RULES_FILE, rules, name=f"Write the allow-list {RULES_FILE}", mode="600")
+    unit_changed = put_if_changed(probed, "unit-file", UNIT_FILE, unit, name=f"Install {UNIT}") is not None
     if unit_changed or not enabled:
         systemd.service(name=f"Enable {UNIT} (the allow-list comes back at boot)", service=UNIT,
                         enabled=True, running=None, daemon_reload=unit_changed)

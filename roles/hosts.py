@@ -4,14 +4,14 @@ Kubernetes wants node names that are unique and resolve to the node address (not
 127.0.1.1 alias), on every node, before anything else is set up.
 """
 
-from io import StringIO
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import files, server
+from pyinfra.operations import server
 
-from kubewire.facts import Probes, file_digest_probe, first_line, sha256
+from kubewire.facts import Probes, file_digest_probe, first_line
 from kubewire.inventory import cluster_spec
+from kubewire.operations import put_if_changed
 from kubewire.settings import HostsSettings
 from kubewire.templates import render
 
@@ -29,6 +29,4 @@ def hosts() -> None:
 
     if node.hosts.set_hostname and first_line(probed, "hostname") != node.name:
         server.hostname(name=f"Set hostname to {node.name}", hostname=node.name)
-    if first_line(probed, "hosts-file") != sha256(hosts_file):
-        files.put(name=f"Write {HOSTS_FILE} with every cluster node", src=StringIO(hosts_file), dest=HOSTS_FILE,
-                  user="root", group="root", mode="644")
+    put_if_changed(probed, "hosts-file", HOSTS_FILE, hosts_file, name=f"Write {HOSTS_FILE} with every cluster node")

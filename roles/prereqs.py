@@ -10,15 +10,15 @@ operation is created only for what differs, so a re-run costs one round trip per
 from __future__ import annotations
 
 import shlex
-from io import StringIO
 
 from pyinfra import host, logger
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import PyinfraError
-from pyinfra.operations import apt, files, server
+from pyinfra.operations import apt, server
 
-from kubewire.facts import Probes, file_digest_probe, first_line, sha256
+from kubewire.facts import Probes, file_digest_probe, first_line
 from kubewire.inventory import cluster_spec
+from kubewire.operations import put_if_changed
 from kubewire.settings import PrereqsSettings
 from kubewire.templates import render
 
@@ -96,14 +96,10 @@ def prereqs() -> None:
     if missing:
         apt.packages(name=f"Install {', '.join(missing)}", packages=missing, update=True, cache_time=3600)
 
-    if first_line(probed, "modules-file") != sha256(modules_text):
-        files.put(name=f"Persist kernel modules in {MODULES_FILE}", src=StringIO(modules_text),
-                  dest=MODULES_FILE, user="root", group="root", mode="644")
+    put_if_changed(probed, "modules-file", MODULES_FILE, modules_text, name=f"Persist kernel modules in {MODULES_FILE}")
     _load_modules(probed, modules, required_modules, mode)
 
-    if first_line(probed, "sysctl-file") != sha256(sysctl_text):
-        files.put(name=f"Persist sysctls in {SYSCTL_FILE}", src=StringIO(sysctl_text),
-                  dest=SYSCTL_FILE, user="root", group="root", mode="644")
+    put_if_changed(probed, "sysctl-file", SYSCTL_FILE, sysctl_text, name=f"Persist sysctls in {SYSCTL_FILE}")
     live = dict(line.split("=", 1) for line in probed.get("sysctls", []) if "=" in line)
     wrong = {key: value for key, value in sysctls.items() if live.get(key) != value}
     if wrong:

@@ -9,6 +9,7 @@ import threading
 import pytest
 
 from kubewire.cni_plugins import PluginsTarballError, download, plugin_digests
+from kubewire.facts import sha256
 from roles import cni as cni_role
 from tests.unit.plan import fake_host, plan, probes_answer
 
@@ -39,7 +40,7 @@ def converged(tarball, files_for_host=None, **changes) -> dict:
     state = {"machine": "x86_64", "plugins": installed, "package links": [], "conf files": [
         "10-kubewire.conflist", "99-loopback.conf"]}
     for path, text in (files_for_host or {}).items():
-        state[path] = cni_role.sha256(text)
+        state[path] = sha256(text)
     state.update({"routes": [], "routes unit": "enabled", "containerd": "", "containerd imports": ""})
     state.update(changes)
     return state

@@ -2,6 +2,7 @@
 
 import re
 
+from kubewire.facts import sha256
 from kubewire.ports import CONTROLPLANE_PORTS, WORKER_PORTS, required_ports
 from roles import firewall as firewall_role
 from tests.unit.plan import fake_host, plan, probes_answer
@@ -82,7 +83,7 @@ def firewall_plan(state: dict, **host_data) -> list[str]:
 
 def converged(**host_data) -> dict:
     rules, digest, unit = render_for("controlplane", **host_data)
-    return {"rules-file": firewall_role.sha256(rules), "unit-file": firewall_role.sha256(unit),
+    return {"rules-file": sha256(rules), "unit-file": sha256(unit),
             "live": f"kubewire-rules {digest}", "live listing": "abc", "loaded listing": "abc", "enabled": "enabled"}
 
 

@@ -2,13 +2,13 @@
 
 import pytest
 
+from kubewire.facts import sha256
 from kubewire.templates import render
 from roles.prereqs import (
     BASE_PACKAGES,
     BASE_SYSCTLS,
     MissingKernelModule,
     prereqs,
-    sha256,
 )
 from tests.unit.plan import fake_host, plan, probes_answer
 
