@@ -14,9 +14,18 @@ from __future__ import annotations
 import os
 import re
 from ipaddress import IPv4Address, ip_address
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from .ports import NODE_PORT_FIRST, NODE_PORT_LAST, PortRule
@@ -27,6 +36,16 @@ def _is_hostname(value: str) -> bool:
     from .spec import is_dns_subdomain
 
     return is_dns_subdomain(value)
+
+
+def _mtu_in_range(mtu: int | None) -> int | None:
+    if mtu is not None and not 576 <= mtu <= 9000:
+        raise PydanticCustomError("spec", "must be between 576 and 9000")
+    return mtu
+
+
+# An interface MTU, or None for the plugin's own default.
+Mtu = Annotated[int | None, AfterValidator(_mtu_in_range)]
 
 
 def prefixed(role: str) -> ConfigDict:
@@ -324,7 +343,7 @@ class CniSettings(RoleSettings):
     bridge: str = "cni0"
     network_name: str = "kubewire"
     # Pod interface MTU (default: the bridge plugin's, from the node's interface).
-    mtu: int | None = None
+    mtu: Mtu = None
     # Write containerd's CNI settings (bin and conf dirs) when containerd is installed.
     configure_containerd: bool = True
 
@@ -348,13 +367,6 @@ class CniSettings(RoleSettings):
         if not re.fullmatch(r"[a-zA-Z0-9_.-]{1,15}", name):
             raise PydanticCustomError("spec", "is not a Linux interface name (1-15 of letters, digits, _ . -)")
         return name
-
-    @field_validator("mtu")
-    @classmethod
-    def _mtu(cls, mtu: int | None) -> int | None:
-        if mtu is not None and not 576 <= mtu <= 9000:
-            raise PydanticCustomError("spec", "must be between 576 and 9000")
-        return mtu
 
     @field_validator("plugins_version")
     @classmethod
@@ -382,7 +394,7 @@ class WeaveSettings(RoleSettings):
     image_repo: str = WEAVE_IMAGE_REPO
     image_tag: str = WEAVE_VERSION
     # The MTU of Weave's network (default: Weave's own, 1376).
-    mtu: int | None = None
+    mtu: Mtu = None
     # Encrypt Weave's traffic with the password in this file on the controller (read when
     # rendering, put in the Secret weave-passwd, never printed). None: unencrypted.
     password_file: str | None = None
@@ -400,13 +412,6 @@ class WeaveSettings(RoleSettings):
         if not _IMAGE_TAG.match(tag):
             raise PydanticCustomError("spec", "is not an image tag such as {tag}", {"tag": WEAVE_VERSION})
         return tag
-
-    @field_validator("mtu")
-    @classmethod
-    def _valid_mtu(cls, mtu: int | None) -> int | None:
-        if mtu is not None and not 576 <= mtu <= 9000:
-            raise PydanticCustomError("spec", "must be between 576 and 9000")
-        return mtu
 
     @field_validator("password_file")
     @classmethod
