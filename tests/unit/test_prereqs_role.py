@@ -30,9 +30,13 @@ def converged_state(**changes) -> dict:
     return state
 
 
-def plan_one(state: dict, settings: dict | None = None, **host_data) -> list[str]:
+def plan_node(state: dict, settings: dict | None = None, **host_data):
     node = fake_host("controlplane", "192.168.56.10", probes_answer(state), **host_data)
-    return plan([node], [], prereqs, settings)["controlplane"]
+    return plan([node], [], prereqs, settings)
+
+
+def plan_one(state: dict, settings: dict | None = None, **host_data) -> list[str]:
+    return plan_node(state, settings, **host_data)["controlplane"]
 
 
 def test_a_converged_node_gets_no_operations():
@@ -78,9 +82,11 @@ def test_wrong_live_sysctl_is_set_and_changed_files_rewritten():
     state = converged_state(sysctls=["net.ipv4.ip_forward=0", "net.bridge.bridge-nf-call-iptables=1",
                                      "net.bridge.bridge-nf-call-ip6tables=1"])
     state["sysctl-file"] = ""
-    commands = plan_one(state)
-    assert "sysctl -w net.ipv4.ip_forward=1" in commands
-    assert any("/etc/sysctl.d/90-kubewire.conf" in c for c in commands)
+    planned = plan_node(state)
+    assert "sysctl -w net.ipv4.ip_forward=1" in planned["controlplane"]
+    persisted = planned.uploaded("controlplane", "/etc/sysctl.d/90-kubewire.conf")
+    assert {line for line in persisted.splitlines() if line and not line.startswith("#")} == {
+        f"{key} = {value}" for key, value in BASE_SYSCTLS.items()}
 
 
 def test_swap_is_turned_off_now_and_for_good():
