@@ -41,7 +41,8 @@ def converged(tarball, files_for_host=None, **changes) -> dict:
         "10-kubewire.conflist", "99-loopback.conf"]}
     for path, text in (files_for_host or {}).items():
         state[path] = sha256(text)
-    state.update({"routes": [], "routes unit": "enabled", "containerd": "", "containerd imports": ""})
+    state.update({"routes": [], "routes unit": "enabled", "containerd": "", "containerd imports": "",
+                  cni_role.CONTAINERD_DROPIN: ""})
     state.update(changes)
     return state
 
