@@ -43,7 +43,7 @@ def test_a_converged_node_gets_no_operations():
 
 
 def test_uploads_hosts_file_when_missing():
-    planned = plan(*three_nodes(), hosts)
+    planned = plan(*three_nodes(lambda name: facts(hostname=name)), hosts)
     for node in ("controlplane", "node01", "node02"):
         lines = [line.split() for line in planned.uploaded(node, "/etc/hosts").splitlines()
                  if line and not line.startswith("#")]
