@@ -17,6 +17,7 @@ from typing import Any
 from pyinfra.api import Config, FileUploadCommand, Inventory, State
 from pyinfra.api.connect import connect_all
 from pyinfra.api.deploy import add_deploy
+from pyinfra.connectors.util import CommandOutput
 from pyinfra.context import ctx_host, ctx_state
 
 LAB_SETTINGS = {"node_cidr": "192.168.56.0/24"}
@@ -104,6 +105,10 @@ def fake_host(name: str, ip: str, responses: dict | None = None, **data: Any) ->
 
 
 def plan(controlplane: list, workers: list, deploy: Callable, settings: dict | None = None) -> Plan:
+    """The deploy's plan, operation by operation as pyinfra executes it (so `_if=` is honoured).
+
+    Each operation is marked complete with the commands it made, so a later `_if=op.did_change`
+    sees whether it changed anything; nothing is run."""
     names = [name for name, _ in controlplane + workers]
     inventory = Inventory((names, {**LAB_SETTINGS, **(settings or {})}),
                           controlplane=(controlplane, {}), workers=(workers, {}))
@@ -114,13 +119,17 @@ def plan(controlplane: list, workers: list, deploy: Callable, settings: dict | N
     for host in inventory:
         node = host.data.node_name
         result[node], result.uploads[node], result.noops[node] = [], [], []
-        for op_hash in state.get_op_order():
+    state.is_executing = True  # pyinfra evaluates `_if` only while executing
+    for op_hash in state.get_op_order():
+        for host in inventory:
+            node = host.data.node_name
             try:
                 op_data = state.get_op_data_for_host(host, op_hash)
             except KeyError:
                 continue  # the operation does not run on this host
             with ctx_state.use(state), ctx_host.use(host):
                 commands, noops = record_noops(op_data.command_generator)
+            op_data.operation_meta.set_complete(True, commands, CommandOutput([]))
             result[node] += [command_text(command) for command in commands]
             result.uploads[node] += [upload_of(command) for command in commands
                                      if isinstance(command, FileUploadCommand)]
@@ -137,3 +146,24 @@ def probes_answer(outputs: dict[str, list[str] | str]) -> dict:
         lines.append(SEPARATOR + name)
         lines += [output] if isinstance(output, str) else output
     return {SEPARATOR + next(iter(outputs)): lines}
+
+
+def run_operation(operation: Any, arguments: dict, responses: dict | None = None) -> tuple[list[Any], list[str]]:
+    """Call one operation's body on a @fake host (facts from `responses`): its commands and noops.
+
+    As pyinfra's own operation tests do (pyinfra-dev/pyinfra tests/test_operations.py): the body
+    (`_inner`) runs directly, outside any deploy, so one case is one call."""
+    inventory = Inventory(([fake_host("node", "192.168.56.10", responses)], {}))
+    state = State(inventory, Config(), check_for_changes=False)
+    connect_all(state)
+    host = inventory.get_host("@fake/node")
+    with ctx_state.use(state), ctx_host.use(host):
+        return record_noops(lambda: operation._inner(**arguments))
+
+
+def command_data(command: Any) -> str | list:
+    """A command as a data case writes it: the shell text, or ["upload", content, destination]."""
+    if isinstance(command, FileUploadCommand):
+        upload = upload_of(command)
+        return ["upload", upload.content, upload.dest]
+    return str(command)

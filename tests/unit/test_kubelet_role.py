@@ -1,11 +1,11 @@
 """The kubelet role against the @fake connector: DNS settings made to match the spec, only where a kubelet is."""
 
-import logging
-
 import yaml
 
+from kubewire.manifests import kubelet_dns_settings
+from kubewire.operations import with_settings
 from kubewire.spec import HostInput, parse_cluster
-from roles.kubelet import KUBELET_CONFIG, config_with_cluster_dns, kubelet
+from roles.kubelet import KUBELET_CONFIG, kubelet
 from tests.unit.plan import fake_host, plan
 
 KUBELET_YAML = """apiVersion: kubelet.config.k8s.io/v1beta1
@@ -29,16 +29,17 @@ def nodes(node01_responses: dict | None):
     return controlplane, workers
 
 
-def test_does_nothing_without_a_kubelet(caplog):
-    caplog.set_level(logging.INFO)
-    commands = plan(*nodes(None), kubelet)
-    assert commands["controlplane"] == []
-    assert f"no kubelet here ({KUBELET_CONFIG} is missing)" in caplog.text
+def test_does_nothing_without_a_kubelet():
+    planned = plan(*nodes(None), kubelet)
+    assert planned["controlplane"] == []
+    assert planned.noops["controlplane"] == [f"{KUBELET_CONFIG} is absent; nothing to configure"]
 
 
 def test_matching_settings_change_nothing():
-    commands = plan(*nodes(kubelet_config()), kubelet)
-    assert commands["node01"] == []
+    planned = plan(*nodes(kubelet_config()), kubelet)
+    assert planned["node01"] == []
+    assert planned.noops["node01"] == [f"{KUBELET_CONFIG} already has clusterDNS: ['10.96.0.10'], "
+                                       "clusterDomain: cluster.local"]
 
 
 def test_differing_settings_are_rewritten_and_the_kubelet_restarted():
@@ -53,8 +54,8 @@ def test_the_rewritten_file_keeps_the_other_settings():
     spec = parse_cluster({"dns_service_ip": "10.96.0.20"}, [
         HostInput("controlplane", frozenset({"controlplane"}), {"node_ip": "192.168.56.10"})])
     current = KUBELET_YAML.format(dns="10.96.0.53", domain="cluster.local")
-    config = yaml.safe_load(config_with_cluster_dns(current, spec))
+    config = yaml.safe_load(with_settings(current, kubelet_dns_settings(spec)))
     assert config["clusterDNS"] == ["10.96.0.20"]
     assert config["clusterDomain"] == "cluster.local"
     assert config["cgroupDriver"] == "systemd"
-    assert config_with_cluster_dns(yaml.safe_dump(config), spec) is None
+    assert with_settings(yaml.safe_dump(config), kubelet_dns_settings(spec)) is None
