@@ -1,9 +1,10 @@
 """The hosts role, planned against the @fake connector and rendered on the controller."""
 
+from kubewire.roles.hosts import hosts
+
 from kubewire.facts import sha256
 from kubewire.spec import HostInput, parse_cluster
 from kubewire.templates import render
-from roles.hosts import hosts
 from tests.unit.plan import fake_host, plan, probes_answer
 
 

@@ -1,11 +1,11 @@
 """The kubelet role against the @fake connector: DNS settings made to match the spec, only where a kubelet is."""
 
 import yaml
+from kubewire.roles.kubelet import KUBELET_CONFIG, kubelet
 
 from kubewire.manifests import kubelet_dns_settings
 from kubewire.operations import with_settings
 from kubewire.spec import HostInput, parse_cluster
-from roles.kubelet import KUBELET_CONFIG, kubelet
 from tests.unit.plan import fake_host, plan
 
 KUBELET_YAML = """apiVersion: kubelet.config.k8s.io/v1beta1

@@ -4,11 +4,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
-from kubewire.facts import Probes, lines, sha256
-from kubewire.operations import live_sysctls, same_sysctl_value
-from kubewire.templates import render
-from roles.prereqs import (
+from kubewire.roles.prereqs import (
     BASE_PACKAGES,
     BASE_SYSCTLS,
     MissingKernelModule,
@@ -16,6 +12,10 @@ from roles.prereqs import (
     prereqs,
     sysctl_probe,
 )
+
+from kubewire.facts import Probes, lines, sha256
+from kubewire.operations import live_sysctls, same_sysctl_value
+from kubewire.templates import render
 from tests.unit.plan import fake_host, plan, probes_answer
 
 MODULES = ("overlay", "br_netfilter")
