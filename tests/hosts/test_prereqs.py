@@ -15,7 +15,6 @@ from kubewire.roles.prereqs import (
     PROXY_MODE_PACKAGES,
     SYSCTL_FILE,
 )
-
 from tests.hosts.checks import check_each, node_named, nodes_where
 
 
