@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import re
-from ipaddress import IPv4Address, ip_address
+from ipaddress import IPv4Address
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -26,16 +26,22 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_core import InitErrorDetails, PydanticCustomError
+from pydantic_core import PydanticCustomError
 
+from .ingress_resources import IngressResource, parse_ingresses
+from .names import (
+    CNI_NETWORK_NAME,
+    GO_DURATION,
+    SYSCTL_VALUE,
+    Pattern,
+    is_dns_label,
+    is_dns_subdomain,
+    is_server_address,
+    matches,
+    problem_at,
+)
 from .ports import NODE_PORT_FIRST, NODE_PORT_LAST, PortRule
 from .versions import CNI_PLUGINS_SHA256, CNI_PLUGINS_VERSION, WEAVE_IMAGE_REPO, WEAVE_VERSION
-
-
-def _is_hostname(value: str) -> bool:
-    from .spec import is_dns_subdomain
-
-    return is_dns_subdomain(value)
 
 
 def _mtu_in_range(mtu: int | None) -> int | None:
@@ -44,6 +50,9 @@ def _mtu_in_range(mtu: int | None) -> int | None:
     return mtu
 
 
+# A CNI network name, as the CNI spec allows (kubewire/names.py).
+CniNetworkName = Pattern(CNI_NETWORK_NAME, "is not a CNI network name: a letter or digit, then letters, digits, "
+                                           "'_', '.' or '-' (the CNI spec's rule), e.g. kubewire")
 # An interface MTU, or None for the plugin's own default.
 Mtu = Annotated[int | None, AfterValidator(_mtu_in_range)]
 
@@ -89,13 +98,21 @@ class HostsSettings(RoleSettings):
                     "spec", "has '{address}', which is not an IPv4 address; map addresses to lists of names",
                     {"address": address},
                 ) from None
-            bad = [name for name in names if not _is_hostname(name)]
+            bad = [name for name in names if not is_dns_subdomain(name)]
             if not names or bad:
                 raise PydanticCustomError(
                     "spec", "gives {address} the names {bad}; use one or more valid DNS names",
                     {"address": address, "bad": bad or names},
                 )
         return entries
+
+
+# Sysctls every Kubernetes node needs, set by the prereqs role; extras may not undo them.
+KUBERNETES_SYSCTLS = {
+    "net.ipv4.ip_forward": "1",
+    "net.bridge.bridge-nf-call-iptables": "1",
+    "net.bridge.bridge-nf-call-ip6tables": "1",
+}
 
 
 class PrereqsSettings(RoleSettings):
@@ -131,6 +148,10 @@ class PrereqsSettings(RoleSettings):
         bad = [key for key in sysctls if not re.fullmatch(r"[a-z0-9_]+(\.[a-zA-Z0-9_-]+)+", str(key))]
         if bad:
             raise PydanticCustomError("spec", "has invalid sysctl keys {bad}; use dotted names", {"bad": bad})
+        bad = [key for key, value in sysctls.items() if not matches(SYSCTL_VALUE, str(value))]
+        if bad:
+            raise PydanticCustomError("spec", "has values for {bad} that are empty or span lines; write one line, "
+                                      "e.g. '1' or '32768 60999'", {"bad": bad})
         return {str(key): str(value) for key, value in sysctls.items()}
 
 
@@ -155,6 +176,9 @@ class FirewallSettings(RoleSettings):
         return [_port_rule(entry) for entry in entries]
 
 
+PORT_ENTRY_KEYS = ("port", "protocol", "source", "purpose")
+
+
 def _port_rule(entry: Any) -> PortRule:
     if isinstance(entry, PortRule):
         return entry
@@ -164,6 +188,10 @@ def _port_rule(entry: Any) -> PortRule:
         entry = dict(zip(("port", "protocol"), entry.split("/", 1), strict=False))
     if not isinstance(entry, dict):
         raise PydanticCustomError("spec", "has {entry}; use 'PORT[/tcp|udp]' or a dict with port", {"entry": entry})
+    unknown = sorted(set(entry) - set(PORT_ENTRY_KEYS), key=str)
+    if unknown:
+        raise PydanticCustomError("spec", "has {entry} with the unknown key(s) {unknown}; an entry has only {known}",
+                                  {"entry": entry, "unknown": unknown, "known": ", ".join(PORT_ENTRY_KEYS)})
     port, protocol = str(entry.get("port", "")), entry.get("protocol", "tcp")
     source, purpose = entry.get("source", "any"), entry.get("purpose", "firewall_extra_ports")
     match = re.fullmatch(r"(\d+)(?:-(\d+))?", port)
@@ -185,33 +213,6 @@ IPVS_SCHEDULERS = ("rr", "wrr", "lc", "wlc", "lblc", "lblcr", "sh", "dh", "sed",
 COREDNS_POD_MODES = ("insecure", "verified", "disabled")
 # CoreDNS reads the upstream servers from this file in its pod (the node's, with dnsPolicy Default).
 RESOLV_CONF = "/etc/resolv.conf"
-# A Go duration as kube-proxy reads it: 30s, 1m, 500ms, 1m30s.
-_GO_DURATION = re.compile(r"^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$")
-
-
-def split_host_port(value: str) -> tuple[str, int | None]:
-    """'10.0.0.1:53' -> ('10.0.0.1', 53); '[fd00::1]:53' -> ('fd00::1', 53); no port -> None."""
-    if value.startswith("["):
-        address, _, port = value[1:].partition("]:")
-        return address, int(port) if port.isdigit() else -1
-    if value.count(":") == 1:
-        address, _, port = value.partition(":")
-        return address, int(port) if port.isdigit() else -1
-    return value, None
-
-
-def is_server_address(value: Any, port_required: bool = False) -> bool:
-    """An IP address, optionally with a port ('10.0.0.1', '10.0.0.1:53', '[fd00::1]:53')."""
-    if not isinstance(value, str):
-        return False
-    address, port = split_host_port(value)
-    if port is None and port_required or port is not None and not 0 < port < 65536:
-        return False
-    try:
-        ip_address(address)
-    except ValueError:
-        return False
-    return True
 
 
 class AddonsSettings(RoleSettings):
@@ -260,7 +261,7 @@ class KubeProxySettings(RoleSettings):
     @field_validator("sync_period", "min_sync_period")
     @classmethod
     def _valid_duration(cls, value: str) -> str:
-        if not _GO_DURATION.match(value):
+        if not matches(GO_DURATION, value):
             raise PydanticCustomError("spec", "is not a duration; write it like 30s, 1m or 500ms")
         return value
 
@@ -311,7 +312,7 @@ class CorednsSettings(RoleSettings):
     @classmethod
     def _valid_stub_domains(cls, zones: dict[str, list[str]]) -> dict[str, list[str]]:
         for zone, servers in zones.items():
-            if not _is_hostname(zone):
+            if not is_dns_subdomain(zone):
                 raise PydanticCustomError(
                     "spec", "has the zone '{zone}', which is not a DNS domain (e.g. corp.example, no trailing dot)",
                     {"zone": zone})
@@ -341,7 +342,7 @@ class CniSettings(RoleSettings):
     plugins_tarball_sha256: str | None = None
     # The Linux bridge the bridge plugin puts pods on, and the network's name.
     bridge: str = "cni0"
-    network_name: str = "kubewire"
+    network_name: CniNetworkName = "kubewire"
     # Pod interface MTU (default: the bridge plugin's, from the node's interface).
     mtu: Mtu = None
     # Write containerd's CNI settings (bin and conf dirs) when containerd is installed.
@@ -381,8 +382,8 @@ class CniSettings(RoleSettings):
 # Weave Net (templates/weave, with cni_plugin "weave") ---------------------------------------
 
 # An image repository: optional registry host[:port], then lower-case path components.
-_IMAGE_REPO = re.compile(r"^([a-z0-9.-]+(:\d+)?/)?[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*$")
-_IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_IMAGE_REPO = re.compile(r"([a-z0-9.-]+(:\d+)?/)?[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*")
+_IMAGE_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 
 
 class WeaveSettings(RoleSettings):
@@ -402,14 +403,14 @@ class WeaveSettings(RoleSettings):
     @field_validator("image_repo")
     @classmethod
     def _valid_repo(cls, repo: str) -> str:
-        if not _IMAGE_REPO.match(repo):
+        if not matches(_IMAGE_REPO, repo):
             raise PydanticCustomError("spec", "is not an image repository such as docker.io/weaveworks")
         return repo
 
     @field_validator("image_tag")
     @classmethod
     def _valid_tag(cls, tag: str) -> str:
-        if not _IMAGE_TAG.match(tag):
+        if not matches(_IMAGE_TAG, tag):
             raise PydanticCustomError("spec", "is not an image tag such as {tag}", {"tag": WEAVE_VERSION})
         return tag
 
@@ -430,62 +431,6 @@ INGRESS_CONTROLLERS = ("nginx-inc", "ingress-nginx")
 # Each controller's namespace unless `ingress_namespace` says otherwise (as upstream's manifests).
 INGRESS_NAMESPACES = {"nginx-inc": "nginx-ingress", "ingress-nginx": "ingress-nginx"}
 INGRESS_NODE_PORTS = {"http": 30080, "https": 30443}
-PATH_TYPES = ("Prefix", "Exact", "ImplementationSpecific")
-# kubectl create ingress --rule="host/path=service:port[,tls[=secret]]"; a path ending in * is a Prefix.
-_KUBECTL_RULE = re.compile(r"^(?P<host>[^/=]*)(?P<path>/[^=]*)=(?P<service>[^:,=]+):(?P<port>[^,]+)"
-                           r"(?P<tls>,tls(=(?P<secret>[^,]*))?)?$")
-# Paths Kubernetes and ingress-nginx (strict path validation, the default since 1.12) accept for
-# Exact and Prefix: no regex characters, no empty, . or .. segments.
-_PLAIN_PATH = re.compile(r"^/[A-Za-z0-9._~/-]*$")
-# A Service port name (IANA_SVC_NAME): at most 15 characters, a letter among them, no '--'.
-_PORT_NAME = re.compile(r"^(?=.*[a-z])[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?$")
-# RFC 1035 label: Service names start with a letter.
-_SERVICE_NAME = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
-_ANNOTATION_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
-
-
-class IngressBackend(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    service: str
-    port: int | str  # a number or the Service port's name
-
-
-class IngressPath(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    path: str
-    path_type: str
-    backend: IngressBackend
-
-
-class IngressRule(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    host: str | None
-    paths: tuple[IngressPath, ...]
-
-
-class IngressTls(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    hosts: tuple[str, ...]
-    secret: str | None  # None: the controller's default certificate
-
-
-class IngressResource(BaseModel):
-    """One Ingress from `ingress_resources`, validated."""
-
-    model_config = ConfigDict(frozen=True)
-
-    name: str
-    namespace: str = "default"
-    rules: tuple[IngressRule, ...] = ()
-    tls: tuple[IngressTls, ...] = ()
-    default_backend: IngressBackend | None = None
-    annotations: dict[str, str] = {}
-
-
 class IngressSettings(RoleSettings):
     """Add-on `nginx-ingress` or `ingress-nginx`: an ingress controller, its IngressClass, and Ingresses."""
 
@@ -513,14 +458,14 @@ class IngressSettings(RoleSettings):
     @field_validator("namespace")
     @classmethod
     def _valid_namespace(cls, namespace: str | None) -> str | None:
-        if namespace is not None and not _is_dns_label(namespace):
+        if namespace is not None and not is_dns_label(namespace):
             raise PydanticCustomError("spec", "is not a namespace name (an RFC 1123 label such as nginx-ingress)")
         return namespace
 
     @field_validator("class_name")
     @classmethod
     def _valid_class(cls, name: str) -> str:
-        if not _is_hostname(name):
+        if not is_dns_subdomain(name):
             raise PydanticCustomError("spec", "is not an IngressClass name (a DNS subdomain such as nginx)")
         return name
 
@@ -561,234 +506,11 @@ class IngressSettings(RoleSettings):
     def _consistent(self) -> IngressSettings:
         problems = []
         if self.resources and not self.enabled:
-            problems.append(_ingress_problem(("ingress_resources",), len(self.resources),
+            problems.append(problem_at(("ingress_resources",), len(self.resources),
                             "needs ingress_enabled = True: an Ingress without a controller does nothing"))
         if self.custom_resources and self.controller != "nginx-inc":
-            problems.append(_ingress_problem(("ingress_custom_resources",), True,
+            problems.append(problem_at(("ingress_custom_resources",), True,
                             "applies only to ingress_controller 'nginx-inc'"))
         if problems:
             raise ValidationError.from_exception_data("ingress", problems)
         return self
-
-
-def _is_dns_label(value: str) -> bool:
-    from .spec import is_dns_label
-
-    return is_dns_label(value)
-
-
-def _ingress_problem(loc: tuple, value: Any, message: str) -> InitErrorDetails:
-    # The message goes in as context: user values may hold braces.
-    return InitErrorDetails(type=PydanticCustomError("spec", "{message}", {"message": message}), loc=loc, input=value)
-
-
-def parse_ingresses(entries: Any) -> tuple[IngressResource, ...]:
-    """`ingress_resources` into Ingresses, or a ValidationError naming every bad ingress, rule and field."""
-    if isinstance(entries, tuple) and all(isinstance(entry, IngressResource) for entry in entries):
-        return entries
-    if not isinstance(entries, list | tuple):
-        raise PydanticCustomError("spec", "must be a list of ingresses (dicts with name, rules, …)")
-    problems: list[InitErrorDetails] = []
-    parsed = [_parse_ingress(index, entry, problems) for index, entry in enumerate(entries)]
-    seen: set[tuple[str, str]] = set()
-    for ingress in parsed:
-        if ingress and (ingress.namespace, ingress.name) in seen:
-            problems.append(_ingress_problem((ingress.name, "name"), ingress.name,
-                            f"names another ingress in namespace {ingress.namespace} too; names must be unique"))
-        elif ingress:
-            seen.add((ingress.namespace, ingress.name))
-    if problems:
-        raise ValidationError.from_exception_data("ingress_resources", problems)
-    return tuple(parsed)
-
-
-_INGRESS_KEYS = ("name", "namespace", "rules", "tls", "default_backend", "annotations")
-
-
-def _parse_ingress(index: int, entry: Any, problems: list) -> IngressResource | None:
-    if not isinstance(entry, dict):
-        problems.append(_ingress_problem((str(index),), entry, "must be a dict with name and rules"))
-        return None
-    name = entry.get("name")
-    # Problems are keyed by the ingress's name when it has a valid one, else by its index.
-    label = name if isinstance(name, str) and _is_hostname(name) else str(index)
-    before = len(problems)
-
-    def report(loc: tuple, value: Any, message: str) -> None:
-        problems.append(_ingress_problem((label, *loc), value, message))
-
-    unknown = sorted(set(entry) - set(_INGRESS_KEYS))
-    if unknown:
-        report((unknown[0],), entry[unknown[0]], f"is not an ingress key; known: {', '.join(_INGRESS_KEYS)}")
-    if label != name:
-        report(("name",), name, "is not an Ingress name (a DNS subdomain such as shop or shop.web)")
-    namespace = entry.get("namespace", "default")
-    if not isinstance(namespace, str) or not _is_dns_label(namespace):
-        report(("namespace",), namespace, "is not a namespace name (an RFC 1123 label)")
-    rules, tls = _parse_rules(entry.get("rules", []), report)
-    tls += _parse_tls(entry.get("tls", []), report)
-    default_backend = None
-    if entry.get("default_backend") is not None:
-        default_backend = _parse_backend(entry["default_backend"], ("default_backend",), report)
-    if not rules and default_backend is None:
-        report(("rules",), entry.get("rules"), "is empty and there is no default_backend; the ingress routes nothing")
-    annotations = entry.get("annotations", {})
-    if not isinstance(annotations, dict) or not all(
-            isinstance(key, str) and _ANNOTATION_KEY.match(key) and isinstance(value, str)
-            for key, value in annotations.items()):
-        report(("annotations",), annotations, "must map annotation names to strings")
-    if len(problems) > before:
-        return None
-    return IngressResource(name=name, namespace=namespace, rules=rules, tls=tuple(tls),
-                           default_backend=default_backend, annotations=annotations)
-
-
-def _parse_rules(rules: Any, report) -> tuple[tuple[IngressRule, ...], list[IngressTls]]:
-    """Rules by host (kubectl strings for one host are merged into one rule), and the TLS their strings ask for."""
-    if not isinstance(rules, list | tuple):
-        report(("rules",), rules, "must be a list of 'host/path=service:port' strings or {host, paths} dicts")
-        return (), []
-    by_host: dict[str | None, list[IngressPath]] = {}
-    tls: list[IngressTls] = []
-    for number, rule in enumerate(rules):
-        loc = (f"rules[{number}]",)
-        if isinstance(rule, str):
-            host, path, rule_tls = _parse_kubectl_rule(rule, loc, report)
-            paths = [path] if path else []
-            tls += rule_tls
-        elif isinstance(rule, dict):
-            host, paths = _parse_rule_dict(rule, loc, report)
-        else:
-            report(loc, rule, "must be a 'host/path=service:port' string or a {host, paths} dict")
-            continue
-        if host is not None and (problem := host_problem(host)):
-            report((*loc, "host"), host, problem)
-        by_host.setdefault(host, []).extend(paths)
-    return tuple(IngressRule(host=host, paths=tuple(paths)) for host, paths in by_host.items()), tls
-
-
-def _parse_kubectl_rule(rule: str, loc: tuple, report) -> tuple[str | None, IngressPath | None, list[IngressTls]]:
-    match = _KUBECTL_RULE.match(rule)
-    if not match:
-        report(loc, rule, "is not a rule like 'shop.example.com/=shop:80' or "
-               "'shop.example.com/api*=api:http,tls=shop-tls'")
-        return None, None, []
-    host = match["host"] or None
-    path, path_type = (match["path"][:-1], "Prefix") if match["path"].endswith("*") else (match["path"], "Exact")
-    backend = _parse_backend(f"{match['service']}:{match['port']}", loc, report)
-    ingress_path = _checked_path(path, path_type, backend, loc, report)
-    tls = [IngressTls(hosts=(host,) if host else (), secret=match["secret"] or None)] if match["tls"] else []
-    for entry in tls:
-        if entry.secret is not None and not _is_hostname(entry.secret):
-            report((*loc, "tls"), entry.secret, "is not a Secret name (a DNS subdomain)")
-    return host, ingress_path, tls
-
-
-def _parse_rule_dict(rule: dict, loc: tuple, report) -> tuple[str | None, list[IngressPath]]:
-    host, paths = rule.get("host"), rule.get("paths")
-    if set(rule) - {"host", "paths"}:
-        report(loc, sorted(rule), "may have only host and paths")
-    if not isinstance(paths, list | tuple) or not paths:
-        report((*loc, "paths"), paths, "must list paths: [{'path': '/', 'path_type': 'Prefix', 'service': 'shop', "
-               "'port': 80}]")
-        return host, []
-    parsed = []
-    for number, entry in enumerate(paths):
-        path_loc = (*loc, f"paths[{number}]")
-        if not isinstance(entry, dict) or set(entry) - {"path", "path_type", "service", "port"}:
-            report(path_loc, entry, "must be a dict with path, path_type, service and port")
-            continue
-        backend = _parse_backend({"service": entry.get("service"), "port": entry.get("port")}, path_loc, report)
-        path = _checked_path(entry.get("path", "/"), entry.get("path_type", "Prefix"), backend, path_loc, report)
-        if path:
-            parsed.append(path)
-    return host, parsed
-
-
-def _checked_path(path: Any, path_type: Any, backend: IngressBackend | None, loc: tuple, report) -> IngressPath | None:
-    if path_type not in PATH_TYPES:
-        report((*loc, "path_type"), path_type, f"is not a path type; use one of: {', '.join(PATH_TYPES)}")
-        return None
-    if problem := path_problem(path, path_type):
-        report((*loc, "path"), path, problem)
-        return None
-    return IngressPath(path=path, path_type=path_type, backend=backend) if backend else None
-
-
-def _parse_backend(value: Any, loc: tuple, report) -> IngressBackend | None:
-    """'service:port' or {service, port}; a port of digits is a number, anything else a port name."""
-    if isinstance(value, str):
-        service, _, port = value.partition(":")
-        value = {"service": service, "port": int(port) if port.isdigit() else port}
-    if not isinstance(value, dict):
-        report(loc, value, "must be 'service:port' or {'service': ..., 'port': ...}")
-        return None
-    service, port = value.get("service"), value.get("port")
-    if not isinstance(service, str) or not _SERVICE_NAME.match(service):
-        report((*loc, "service"), service, "is not a Service name (an RFC 1035 label: starts with a letter)")
-        return None
-    if problem := port_problem(port):
-        report((*loc, "port"), port, problem)
-        return None
-    return IngressBackend(service=service, port=port)
-
-
-def _parse_tls(entries: Any, report) -> list[IngressTls]:
-    if not isinstance(entries, list | tuple):
-        report(("tls",), entries, "must be a list of {'hosts': [...], 'secret': NAME}")
-        return []
-    parsed = []
-    for number, entry in enumerate(entries):
-        loc = (f"tls[{number}]",)
-        hosts, secret = (entry.get("hosts", []), entry.get("secret")) if isinstance(entry, dict) else (None, None)
-        if not isinstance(hosts, list | tuple) or not isinstance(secret, str | None):
-            report(loc, entry, "must be {'hosts': [...], 'secret': NAME}")
-            continue
-        bad = [host for host in hosts if host_problem(host)]
-        if bad:
-            report((*loc, "hosts"), bad, "are not host names (DNS names, a wildcard only as the first label)")
-        if secret is not None and not _is_hostname(secret):
-            report((*loc, "secret"), secret, "is not a Secret name (a DNS subdomain)")
-        if not bad and (secret is None or _is_hostname(secret)):
-            parsed.append(IngressTls(hosts=tuple(hosts), secret=secret))
-    return parsed
-
-
-def host_problem(host: Any) -> str | None:
-    """Why Kubernetes refuses `host` in an Ingress rule, if it does."""
-    if not isinstance(host, str):
-        return "must be a host name"
-    name = host[2:] if host.startswith("*.") else host
-    try:
-        ip_address(host)
-        return "is an IP address; Ingress hosts are DNS names"
-    except ValueError:
-        pass
-    if "*" in name or not _is_hostname(name):
-        return "is not a host name (a DNS subdomain, lower case; a wildcard only as the first label: *.example.com)"
-    return None
-
-
-def path_problem(path: Any, path_type: str) -> str | None:
-    """Why Kubernetes (or ingress-nginx's strict path validation) refuses `path`, if it does."""
-    if not isinstance(path, str) or not path.startswith("/"):
-        return "must start with /"
-    if path_type == "ImplementationSpecific":
-        return None
-    segments = path[1:].split("/")
-    if path.endswith("/"):
-        segments.pop()  # a trailing / is fine
-    if not _PLAIN_PATH.match(path) or any(segment in ("", ".", "..") for segment in segments):
-        return (f"is not a plain path, which {path_type} needs (letters, digits, / . _ ~ -; no empty, . or .. "
-                "segments); use ImplementationSpecific for regular expressions")
-    return None
-
-
-def port_problem(port: Any) -> str | None:
-    if isinstance(port, bool) or not isinstance(port, int | str):
-        return "must be a port number or name"
-    if isinstance(port, int):
-        return None if 1 <= port <= 65535 else "must be 1-65535"
-    if not _PORT_NAME.match(port) or "--" in port:
-        return "is not a port name (IANA_SVC_NAME: up to 15 of a-z, 0-9, '-', with a letter)"
-    return None
