@@ -1,12 +1,16 @@
 """Each role's data keys, validated with the rest of the cluster spec.
 
-A role's keys are prefixed with its name (`hosts_extra_entries`, `coredns_pods`, …) and set in
-group or host data. Here every key has its type, its default and a comment; the role module
-passes `Settings.defaults()` to `@deploy(data_defaults=...)` and reads the validated values
-from the spec (`spec.node(host.name).hosts.extra_entries`).
+A role's keys are prefixed with its name (`hosts_extra_entries`, `coredns_pods`, …). Here every
+key has its type, its default and its meaning: the field's description, the one place it is
+written (the README's key tables are generated from it: `python -m kubewire.docs`). The role
+module passes `Settings.defaults()` to `@deploy(data_defaults=...)` and reads the validated
+values from the spec (`spec.node(host.name).hosts.extra_entries`).
 
-Node roles (scope "node") may differ per group or host and hang off each `NodeSpec`; cluster
-roles (scope "cluster") have one value for the whole cluster and hang off the `ClusterSpec`.
+Node roles hang off each `NodeSpec` and may differ per group or host; cluster roles hang off
+the `ClusterSpec`, have one value for the whole cluster and are refused in host data.
+
+Longer than 400 lines: one class per role, each key with its validation and its description;
+the Ingress parser, the name types and the checks across roles live in modules of their own.
 """
 
 from __future__ import annotations
@@ -57,6 +61,11 @@ CniNetworkName = Pattern(CNI_NETWORK_NAME, "is not a CNI network name: a letter 
 Mtu = Annotated[int | None, AfterValidator(_mtu_in_range)]
 
 
+def readme_default(text: str) -> dict[str, str]:
+    """How the README shows a default that is computed rather than written (json_schema_extra)."""
+    return {"readme_default": text}
+
+
 def prefixed(role: str) -> ConfigDict:
     """Model config whose field `name` is read from the data key `<role>_<name>`."""
     return ConfigDict(frozen=True, extra="forbid", populate_by_name=True,
@@ -82,10 +91,9 @@ class HostsSettings(RoleSettings):
 
     model_config = prefixed("hosts")
 
-    # Set the node's hostname to its node name (`node_name`, default: the inventory name).
-    set_hostname: bool = True
-    # Extra /etc/hosts entries on every node: {"192.168.56.2": ["registry.lab"]}.
-    extra_entries: dict[str, list[str]] = {}
+    set_hostname: bool = Field(True, description="set each node's hostname to its node name")
+    extra_entries: dict[str, list[str]] = Field({}, description=(
+        'extra `/etc/hosts` entries on every node: `{"192.168.56.2": ["registry.lab"]}`'))
 
     @field_validator("extra_entries")
     @classmethod
@@ -120,17 +128,16 @@ class PrereqsSettings(RoleSettings):
 
     model_config = prefixed("prereqs")
 
-    # Prepare what the chosen kube_proxy_mode needs (IPVS modules and ipvsadm, nf_tables).
-    # Off only when the node image provides it; ipvs/nftables then refuse to render.
-    prepare_proxy_mode: bool = True
-    # More packages to install on every node (from the node's apt sources).
-    extra_packages: list[str] = []
-    # More kernel modules to persist and load (absent ones are reported, not fatal).
-    extra_modules: list[str] = []
-    # More sysctls to persist and apply: {"net.ipv4.conf.all.rp_filter": "1"}.
-    extra_sysctls: dict[str, str] = {}
-    # Turn swap off now and across reboots (the kubelet refuses to run with swap by default).
-    disable_swap: bool = True
+    prepare_proxy_mode: bool = Field(True, description=(
+        'prepare what `kube_proxy_mode` needs (IPVS modules and `ipvsadm`, `nf_tables`); off only '
+        'when the image provides it'))
+    extra_packages: list[str] = Field([], description='more packages for every node (from its apt sources)')
+    extra_modules: list[str] = Field([], description=(
+        'more kernel modules to persist and load (absent ones are reported, not fatal)'))
+    extra_sysctls: dict[str, str] = Field({}, description=(
+        'more sysctls to persist and apply: `{"net.ipv4.conf.all.rp_filter": "1"}`'))
+    disable_swap: bool = Field(True, description=(
+        'swap off now and across reboots (fstab entries commented out, swap units masked)'))
 
     @field_validator("extra_packages", "extra_modules")
     @classmethod
@@ -155,18 +162,20 @@ class PrereqsSettings(RoleSettings):
         return {str(key): str(value) for key, value in sysctls.items()}
 
 
+FIREWALL_POLICIES = ("drop", "accept")
+
+
 class FirewallSettings(RoleSettings):
     """Role `firewall`: an nftables allow-list per node role, in a table of kubewire's own."""
 
     model_config = prefixed("firewall")
 
-    # Manage the firewall at all (off: kubewire's table is removed).
-    enabled: bool = True
-    # What happens to inbound traffic that no rule allows: drop (the point) or accept (audit).
-    input_policy: Literal["drop", "accept"] = "drop"
-    # More inbound ports, per group or host: "8080/tcp", "9000-9010/udp", or
-    # {"port": "8443", "protocol": "tcp", "source": "nodes", "purpose": "..."}; source "any" by default.
-    extra_ports: list[PortRule] = []
+    enabled: bool = Field(True, description="manage the firewall (off: kubewire's table and unit are removed)")
+    input_policy: Literal[FIREWALL_POLICIES] = Field("drop", description=(
+        'inbound traffic no rule allows: `drop`, or `accept` to audit'))
+    extra_ports: list[PortRule] = Field([], description=(
+        'more inbound ports, per group or host: `"8080/tcp"`, `"9000-9010/udp"`, or `{"port": 8443, '
+        '"protocol": "tcp", "source": "nodes"}` (source `any` by default)'))
 
     @field_validator("extra_ports", mode="before")
     @classmethod
@@ -220,8 +229,8 @@ class AddonsSettings(RoleSettings):
 
     model_config = prefixed("addons")
 
-    # The admin kubeconfig on the first controlplane node; kubectl applies the add-ons with it.
-    kubeconfig: str = "/etc/kubernetes/admin.conf"
+    kubeconfig: str = Field("/etc/kubernetes/admin.conf", description=(
+        'the admin kubeconfig on the first controlplane node; kubectl applies the add-ons with it'))
 
     @field_validator("kubeconfig")
     @classmethod
@@ -236,19 +245,21 @@ class KubeProxySettings(RoleSettings):
 
     model_config = prefixed("kube_proxy")
 
-    # Deploy kube-proxy; False removes what kubewire created for it (e.g. when a CNI replaces it).
-    enabled: bool = True
-    # IPVS scheduler (mode ipvs): rr round robin, wlc weighted least connections, sh source hash, …
-    ipvs_scheduler: str = "rr"
-    # Mode ipvs: answer ARP only for addresses on the receiving interface (MetalLB L2 needs it).
-    ipvs_strict_arp: bool = False
-    # Modes iptables and nftables: SNAT all traffic to service addresses, not only off-cluster.
-    masquerade_all: bool = False
-    # How often kube-proxy resyncs its rules in full, and at most how often it rewrites them.
-    sync_period: str = "30s"
-    min_sync_period: str = "1s"
-    # Where kube-proxy serves Prometheus metrics: ADDRESS:PORT (0.0.0.0:10249 for every address).
-    metrics_bind_address: str = "127.0.0.1:10249"
+    enabled: bool = Field(True, description=(
+        'deploy kube-proxy; `False` deletes what kubewire created for it (e.g. when a CNI replaces '
+        'it)'))
+    ipvs_scheduler: str = Field("rr", description=(
+        'IPVS scheduler (mode `ipvs`): `rr`, `wrr`, `lc`, `wlc`, `lblc`, `lblcr`, `sh`, `dh`, `sed`, '
+        '`nq`, `mh`'))
+    ipvs_strict_arp: bool = Field(False, description=(
+        'mode `ipvs`: answer ARP only for addresses on the receiving interface (MetalLB L2 needs it)'))
+    masquerade_all: bool = Field(False, description=(
+        'SNAT all traffic to service addresses, not only off-cluster (every mode)'))
+    sync_period: str = Field("30s", description=(
+        'how often kube-proxy resyncs its rules in full (a duration: `30s`, `1m`)'))
+    min_sync_period: str = Field("1s", description='at most how often kube-proxy rewrites its rules')
+    metrics_bind_address: str = Field("127.0.0.1:10249", description=(
+        'where kube-proxy serves metrics: `ADDRESS:PORT` (`0.0.0.0:10249`, `[::]:10249`)'))
 
     @field_validator("ipvs_scheduler")
     @classmethod
@@ -278,17 +289,16 @@ class CorednsSettings(RoleSettings):
 
     model_config = prefixed("coredns")
 
-    # Deploy CoreDNS; False removes what kubewire created for it.
-    enabled: bool = True
-    # CoreDNS pods, spread over the nodes (at most one per node while there are enough nodes).
-    replicas: int = Field(default=2, ge=1, le=100)
-    # Pod records (10-244-5-1.<namespace>.pod.<domain>): insecure answers any, verified only
-    # existing pods, disabled none.
-    pods: str = "insecure"
-    # Where names outside the cluster are resolved: server IPs (optionally :port) or /etc/resolv.conf.
-    upstreams: list[str] = [RESOLV_CONF]
-    # Zones resolved by their own servers: {"corp.example": ["10.0.0.53", "10.0.0.54:5353"]}.
-    stub_domains: dict[str, list[str]] = {}
+    enabled: bool = Field(True, description='deploy CoreDNS; `False` deletes what kubewire created for it')
+    replicas: int = Field(default=2, ge=1, le=100, description='CoreDNS pods, spread over the nodes')
+    pods: str = Field("insecure", description=(
+        'pod records (`10-244-5-1.<namespace>.pod.<domain>`): `insecure` answers any, `verified` only'
+        ' existing pods, `disabled` none'))
+    upstreams: list[str] = Field([RESOLV_CONF], description=(
+        'where outside names are resolved: server IPs (optionally `:port`) or `/etc/resolv.conf` (the'
+        " node's)"))
+    stub_domains: dict[str, list[str]] = Field({}, description=(
+        'zones with their own servers: `{"corp.example": ["10.0.0.53", "10.0.0.54:5353"]}`'))
 
     @field_validator("pods")
     @classmethod
@@ -324,29 +334,32 @@ class CorednsSettings(RoleSettings):
         return zones
 
 
+CNI_PLUGIN_SOURCES = ("upstream", "tarball", "package")
+
+
 class CniSettings(RoleSettings):
     """Role `cni`: CNI plugin binaries, the network config, and pod routes between nodes."""
 
     model_config = prefixed("cni")
 
-    # Where the container runtime finds the plugins and their configuration.
-    bin_dir: str = "/opt/cni/bin"
-    conf_dir: str = "/etc/cni/net.d"
-    # Where the plugins come from: "upstream" (the release tarball for plugins_version, its
-    # sha256 pinned in kubewire/versions.py), "tarball" (a tarball on the controller:
-    # plugins_tarball + plugins_tarball_sha256) or "package" (the distribution's package).
-    plugins_source: Literal["upstream", "tarball", "package"] = "upstream"
-    # The plugins' version (upstream: one of those pinned in kubewire/versions.py).
-    plugins_version: str = CNI_PLUGINS_VERSION
-    plugins_tarball: str | None = None
-    plugins_tarball_sha256: str | None = None
-    # The Linux bridge the bridge plugin puts pods on, and the network's name.
-    bridge: str = "cni0"
-    network_name: CniNetworkName = "kubewire"
-    # Pod interface MTU (default: the bridge plugin's, from the node's interface).
-    mtu: Mtu = None
-    # Write containerd's CNI settings (bin and conf dirs) when containerd is installed.
-    configure_containerd: bool = True
+    bin_dir: str = Field("/opt/cni/bin", description='where the container runtime finds the CNI plugins')
+    conf_dir: str = Field("/etc/cni/net.d", description=(
+        'where it finds the network config (it loads the lexically first file)'))
+    plugins_source: Literal[CNI_PLUGIN_SOURCES] = Field("upstream", description=(
+        '`upstream` (release tarball, sha256 pinned in `kubewire/versions.py`), `tarball` (a file on '
+        "the controller) or `package` (the distribution's `containernetworking-plugins`)"))
+    plugins_version: str = Field(CNI_PLUGINS_VERSION, description=(
+        "the plugins' version (for `upstream`, one pinned in `kubewire/versions.py`)"))
+    plugins_tarball: str | None = Field(None, description=(
+        "with `tarball`: the plugins tarball's path on the controller"))
+    plugins_tarball_sha256: str | None = Field(None, description=(
+        'with `tarball`: its sha256, checked on the controller and on the node before unpacking'))
+    bridge: str = Field("cni0", description='the Linux bridge the bridge plugin puts pods on')
+    network_name: CniNetworkName = Field("kubewire", description="the CNI network's name")
+    mtu: Mtu = Field(None, json_schema_extra=readme_default("the node interface's"), description=(
+        "the pods' interface MTU"))
+    configure_containerd: bool = Field(True, description=(
+        "write containerd's CNI `bin_dir(s)`/`conf_dir` when containerd is installed"))
 
     @field_validator("bin_dir", "conf_dir")
     @classmethod
@@ -391,14 +404,15 @@ class WeaveSettings(RoleSettings):
 
     model_config = prefixed("weave")
 
-    # Where the weave-kube and weave-npc images come from: upstream's (archived) or a maintained fork's.
-    image_repo: str = WEAVE_IMAGE_REPO
-    image_tag: str = WEAVE_VERSION
-    # The MTU of Weave's network (default: Weave's own, 1376).
-    mtu: Mtu = None
-    # Encrypt Weave's traffic with the password in this file on the controller (read when
-    # rendering, put in the Secret weave-passwd, never printed). None: unencrypted.
-    password_file: str | None = None
+    image_repo: str = Field(WEAVE_IMAGE_REPO, description=(
+        'where the `weave-kube` and `weave-npc` images come from (`cni_plugin: weave`); point it at a'
+        " maintained fork's repository"))
+    image_tag: str = Field(WEAVE_VERSION, description="their tag (Weave Net's last release; a fork has its own)")
+    mtu: Mtu = Field(None, json_schema_extra=readme_default("Weave's (1376)"), description=(
+        "the MTU of Weave's network (`WEAVE_MTU`), 576 to 9000"))
+    password_file: str | None = Field(None, json_schema_extra=readme_default('none (unencrypted)'), description=(
+        "a file on the controller holding the password that encrypts Weave's traffic; put into the "
+        'Secret `weave-passwd`, never printed'))
 
     @field_validator("image_repo")
     @classmethod
@@ -436,24 +450,28 @@ class IngressSettings(RoleSettings):
 
     model_config = prefixed("ingress")
 
-    # Deploy an ingress controller (off by default: a lab cluster needs none to learn Services).
-    enabled: bool = False
-    # nginx-inc: NGINX Inc's controller; ingress-nginx: the community one (retired upstream).
-    controller: Literal["nginx-inc", "ingress-nginx"] = "nginx-inc"
-    # The controller's namespace (default: nginx-ingress, or ingress-nginx for that controller).
-    namespace: str | None = None
-    # The controller's ConfigMap: NGINX settings by name, e.g. {"client-max-body-size": "8m"}.
-    config: dict[str, str] = {}
-    # The IngressClass the controller serves, and whether it is the cluster's default class.
-    class_name: str = Field(default="nginx", alias="ingress_class")
-    default_class: bool = False
-    # The NodePorts of the controller's Service, on every node.
-    node_ports: dict[str, int] = INGRESS_NODE_PORTS
-    # nginx-inc only: serve its VirtualServer/TransportServer/Policy resources (their CRDs must be installed).
-    custom_resources: bool = False
-    # The Ingresses to create: dicts with name, namespace, rules (kubectl's "host/path=service:port"
-    # strings or {host, paths}), tls, default_backend, annotations. See the README.
-    resources: tuple[IngressResource, ...] = ()
+    enabled: bool = Field(False, description=(
+        'deploy an ingress controller (a lab cluster needs none to learn Services); `False` deletes '
+        'what kubewire created for it'))
+    controller: Literal[INGRESS_CONTROLLERS] = Field("nginx-inc", description=(
+        "`nginx-inc` (NGINX Inc's controller) or `ingress-nginx` (the community one: retired "
+        'upstream, allowed with a warning)'))
+    namespace: str | None = Field(None, description="the controller's namespace", json_schema_extra=readme_default(
+        "`nginx-ingress` (`ingress-nginx` for that controller)"))
+    config: dict[str, str] = Field({}, description=(
+        "the controller's ConfigMap: NGINX settings by name, values as strings: "
+        '`{"client-max-body-size": "8m"}`'))
+    class_name: str = Field(default="nginx", alias="ingress_class", description=(
+        'the IngressClass the controller serves; every Ingress kubewire creates uses it'))
+    default_class: bool = Field(False, description=(
+        "make that IngressClass the cluster's default (`ingressclass.kubernetes.io/is-default-class`)"))
+    node_ports: dict[str, int] = Field(INGRESS_NODE_PORTS, description=(
+        "the NodePorts of the controller's Service (30000-32767, distinct; give one or both)"))
+    custom_resources: bool = Field(False, description=(
+        '`nginx-inc` only: also serve VirtualServer, VirtualServerRoute, TransportServer and Policy '
+        '(install their CRDs yourself)'))
+    resources: tuple[IngressResource, ...] = Field((), description=(
+        'Ingresses to create (needs `ingress_enabled`); see "Ingresses from inventory data"'))
 
     @field_validator("namespace")
     @classmethod

@@ -44,6 +44,7 @@ from .settings import (
     PrereqsSettings,
     RoleSettings,
     WeaveSettings,
+    readme_default,
 )
 
 __all__ = ["ClusterSpec", "NodeSpec", "Problem", "SpecError", "is_dns_label", "is_dns_subdomain"]
@@ -104,11 +105,6 @@ KubeProxyMode = Choice(KUBE_PROXY_MODES, "a kube-proxy mode",
                        removed={"userspace": "was removed from kube-proxy in Kubernetes 1.26"})
 
 
-def readme_default(text: str) -> dict[str, str]:
-    """How the README shows a default that is computed rather than written (json_schema_extra)."""
-    return {"readme_default": text}
-
-
 class NodeSpec(BaseModel):
     """One cluster node, from its inventory host."""
 
@@ -122,7 +118,7 @@ class NodeSpec(BaseModel):
     groups: frozenset[str]
     pod_cidr: HostPodCidr = Field(default=None,
                                   description="this node's own pod subnet, inside the cluster's `pod_cidr`",
-                                  json_schema_extra=readme_default("allocated (below)"))
+                                  json_schema_extra=readme_default("allocated (above)"))
     # Node roles' settings (kubewire/settings.py), from the host's group and host data.
     hosts: HostsSettings = HostsSettings()
     prereqs: PrereqsSettings = PrereqsSettings()
