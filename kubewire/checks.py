@@ -1,4 +1,4 @@
-"""The spec's checks across fields, and its warnings: what the components would refuse, found first.
+"""The spec's checks across fields: what the components would refuse, found first.
 
 Each check returns problems located at the key the user wrote (`service_cidr`,
 `hosts.node01.node_ip`, `coredns_upstreams`) with the fix in the message, and names the fields
@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic_core import InitErrorDetails
 
-from .errors import Problem
 from .names import duration_seconds, problem_at, split_host_port
 from .settings import KUBERNETES_SYSCTLS, RESOLV_CONF
 
@@ -26,8 +25,6 @@ if TYPE_CHECKING:
 
 # kube-proxy's nftables mode: beta (usable) from 1.31, GA in 1.33.
 NFTABLES_MIN_MINOR = 31
-# Upstream deprecated kube-proxy's ipvs mode in this minor (KEP-5495); kubewire warns about it.
-IPVS_DEPRECATED_MINOR = 35
 # The widest service range: kube-apiserver refuses more than 20 host bits
 # (cmd/kube-apiserver/app/options/validation.go, "specified --service-cluster-ip-range is too
 # large"), as does kubeadm (cmd/kubeadm/app/constants: MaximumBitsForServiceSubnet = 20).
@@ -38,10 +35,6 @@ SERVICE_RANGE_MAX_HOST_BITS = 20
 POD_SUBNET_NODE_MASK_MAX_DIFF = 16
 # CoreDNS's forward plugin takes at most 15 upstreams per zone (plugin/forward/setup.go: max = 15).
 FORWARD_MAX_UPSTREAMS = 15
-# What each ingress controller reads from Ingress annotations (other prefixes it ignores):
-# NGINX Inc's nginx.org/* (docs.nginx.com, "Advanced configuration with Annotations") and
-# ingress-nginx's nginx.ingress.kubernetes.io/* (kubernetes.github.io/ingress-nginx, "Annotations").
-INGRESS_ANNOTATION_PREFIXES = {"nginx-inc": "nginx.org/", "ingress-nginx": "nginx.ingress.kubernetes.io/"}
 
 Problems = list[InitErrorDetails]
 
@@ -282,14 +275,12 @@ def _node_extras_problems(spec: ClusterSpec) -> Problems:
     problems = []
     names = {name: node for node in spec.nodes for name in {node.name, node.host}}
     for node in spec.nodes:
-        # kubeadm's preflight checks require both at 1 (cmd/kubeadm/app/preflight/checks.go,
-        # /proc/sys/net/ipv4/ip_forward and /proc/sys/net/bridge/bridge-nf-call-iptables).
         for key, value in node.prereqs.extra_sysctls.items():
             needed = KUBERNETES_SYSCTLS.get(_sysctl_alias(key))
             if needed is not None and value.strip() != needed:
                 problems.append(problem_at(("hosts", node.host, "prereqs_extra_sysctls"), {key: value},
-                    f"sets {key} to {value!r}, but Kubernetes needs {needed} (kubeadm's preflight checks it; "
-                    "pods and Services stop working); remove it"))
+                    f"sets {key} to {value!r}, but Kubernetes needs {needed}: {_WHY_SYSCTL[_sysctl_alias(key)]}; "
+                    "remove it"))
         for entry_address, entry_names in node.hosts.extra_entries.items():
             for name in entry_names:
                 if name in names and IPv4Address(entry_address) != names[name].node_ip:
@@ -297,6 +288,16 @@ def _node_extras_problems(spec: ClusterSpec) -> Problems:
                         f"maps the cluster node {name} to {entry_address}, but it is at {names[name].node_ip} and "
                         "node names must resolve to node addresses; remove the entry"))
     return problems
+
+
+_WHY_SYSCTL = {
+    # kubeadm's preflight refuses a node without it (cmd/kubeadm/app/preflight/checks.go, ipv4Forward).
+    "net.ipv4.ip_forward": "without forwarding no packet leaves a pod for another node or a Service",
+    # Kubernetes' network plugin requirements: bridged pod traffic must pass iptables (kube-proxy).
+    "net.bridge.bridge-nf-call-iptables": "without it kube-proxy's rules never see traffic between pods on "
+                                          "one bridge, so Services break",
+    "net.bridge.bridge-nf-call-ip6tables": "the same for IPv6 traffic between pods on one bridge",
+}
 
 
 def _sysctl_alias(key: str) -> str:
@@ -342,59 +343,3 @@ def _sha256(path: Path, _size: int, _mtime_ns: int) -> str:
     from .cni_plugins import sha256_of
 
     return sha256_of(path)
-
-
-# Warnings ----------------------------------------------------------------------------------
-
-
-def warnings(spec: ClusterSpec) -> list[Problem]:
-    """What is allowed but probably not meant."""
-    found = []
-    if spec.kube_proxy_mode == "ipvs":
-        found.append(Problem("kube_proxy_mode", "ipvs",
-            f"upstream deprecated kube-proxy's ipvs mode in Kubernetes 1.{IPVS_DEPRECATED_MINOR}; "
-            "plan a move to nftables"))
-    if spec.kube_proxy_mode != "ipvs":
-        for name in sorted({"ipvs_scheduler", "ipvs_strict_arp"} & spec.kube_proxy.model_fields_set):
-            found.append(Problem(f"kube_proxy_{name}", getattr(spec.kube_proxy, name),
-                f"has no effect: kube_proxy_mode is {spec.kube_proxy_mode}, not ipvs"))
-    if not spec.kube_proxy.enabled:
-        # Neither kubewire's bridge CNI nor Weave Net implements Services themselves.
-        found.append(Problem("kube_proxy_enabled", False,
-            f"no Service (ClusterIP, NodePort, the 'kubernetes' API service) works without kube-proxy, and "
-            f"cni_plugin {spec.cni_plugin!r} does not replace it; keep it unless you install a CNI that does"))
-    if spec.cni_plugin == "bridge":
-        found.append(Problem("cni_plugin", "bridge",
-            "NetworkPolicy is not enforced: the bridge CNI has no policy controller, so every pod reaches "
-            "every other pod whatever policies say; use cni_plugin 'weave' (or another CNI) to enforce them"))
-    if spec.cni_plugin == "weave":
-        found.append(Problem("cni_plugin", "weave",
-            "Weave Net is archived upstream (Weaveworks shut down in 2024): no fixes, not even for security; "
-            "pin a maintained fork with weave_image_repo and plan a migration"))
-        if spec.kube_proxy.masquerade_all:
-            # Weave Net's docs ("Things to watch out for", site/kubernetes/kube-addon.md).
-            found.append(Problem("kube_proxy_masquerade_all", True,
-                "breaks Weave Net's network policy: every pod-to-pod connection through a Service gets the "
-                "node's source address, so policies cannot tell pods apart (Weave Net's docs say not to)"))
-    if spec.ingress.enabled and spec.ingress.controller == "ingress-nginx":
-        found.append(Problem("ingress_controller", "ingress-nginx",
-            "ingress-nginx is retired upstream (no fixes since March 2026); prefer nginx-inc or plan a "
-            "move to the Gateway API"))
-    found += _foreign_annotation_warnings(spec)
-    return found
-
-
-def _foreign_annotation_warnings(spec: ClusterSpec) -> list[Problem]:
-    if not spec.ingress.enabled:
-        return []
-    controller = spec.ingress.controller
-    found = []
-    for ingress in spec.ingress.resources:
-        for other, prefix in INGRESS_ANNOTATION_PREFIXES.items():
-            foreign = sorted(key for key in ingress.annotations if other != controller and key.startswith(prefix))
-            if foreign:
-                found.append(Problem(f"ingress_resources.{ingress.name}.annotations", foreign,
-                    f"are {other}'s annotations, which ingress_controller {controller!r} ignores; "
-                    f"use its own {INGRESS_ANNOTATION_PREFIXES[controller]}* annotations"))
-    return found
-

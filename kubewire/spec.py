@@ -2,8 +2,9 @@
 
 `ClusterSpec` holds the cluster-wide keys and the nodes (`NodeSpec`), each with its roles'
 settings (kubewire/settings.py). A field's type says what is valid (kubewire/names.py); the
-checks across fields are in kubewire/checks.py; inventory data becomes a spec in
-kubewire/parse.py (`parse_cluster`), which reports every problem at once as a `SpecError`.
+checks across fields are in kubewire/checks.py and the warnings in kubewire/spec_warnings.py.
+Inventory data becomes a spec in kubewire/parse.py (`parse_cluster`), which reports every
+problem at once as a `SpecError`.
 Values the components derive from the spec (the API endpoint, the kubelet's DNS settings,
 kubeadm's API version) are properties here, so node roles need no add-on pipeline for them.
 """
@@ -19,7 +20,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import InitErrorDetails
 
-from . import checks
+from . import checks, spec_warnings
 from .errors import Problem, SpecError
 from .names import (
     Choice,
@@ -53,7 +54,7 @@ __all__ = ["ClusterSpec", "NodeSpec", "Problem", "SpecError", "is_dns_label", "i
 SUPPORTED_K8S_MINORS = range(29, 38)
 DEFAULT_K8S_VERSION = "1.33"
 NFTABLES_MIN_MINOR = checks.NFTABLES_MIN_MINOR
-IPVS_DEPRECATED_MINOR = checks.IPVS_DEPRECATED_MINOR
+IPVS_DEPRECATED_MINOR = spec_warnings.IPVS_DEPRECATED_MINOR
 # kubeadm's configuration API: v1beta4 from Kubernetes 1.31, v1beta3 before.
 KUBEADM_V1BETA4_MINOR = 31
 # The API server's secure port (kube-apiserver --secure-port default; "Ports and Protocols").
@@ -187,7 +188,7 @@ class ClusterSpec(BaseModel):
 
     def warnings(self) -> list[Problem]:
         """What is allowed but probably not meant; `kubewire check`, `render` and the deploy show these."""
-        return checks.warnings(self)
+        return spec_warnings.warnings(self)
 
     # Derived values -------------------------------------------------------------------------
 
