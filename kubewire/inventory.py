@@ -17,11 +17,9 @@ from pyinfra.api import State
 from pyinfra.api.inventory import Inventory
 from pyinfra.context import ctx_state
 
-from .errors import SPEC_ERROR_EXIT, Problem, SpecError, exit_with, shortened
+from .errors import Problem, SpecError, exit_with, shortened
 from .parse import HostInput, misspelt_key_problem, parse_cluster
 from .spec import CLUSTER_KEYS, CLUSTER_ROLES, HOST_KEYS, NODE_ROLES, ClusterSpec, role_of_key
-
-__all__ = ["SPEC_ERROR_EXIT", "cluster_spec", "load_inventory", "spec_from_inventory", "validate_before_connect"]
 
 
 def spec_from_inventory(inventory: Inventory) -> ClusterSpec:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 import kubewire.lab
@@ -111,3 +112,16 @@ def test_check_passes_the_local_lab_inventory(tmp_path, monkeypatch):
                              ("node02", "192.168.56.12", "10.244.12.0/24")]:
         row = next((line for line in result.output.splitlines() if line.strip().startswith(name)), "")
         assert ip in row and f"pods {subnet}" in row, result.output
+
+
+def test_one_problem_type_for_the_spec_and_for_rendered_objects():
+    from kubewire.errors import ManifestError, exit_with
+
+    problem = Problem.in_object("Service kube-system/kube-dns", "spec.clusterIP", "is outside service_cidr")
+    assert str(problem) == "Service kube-system/kube-dns: spec.clusterIP: is outside service_cidr"
+    error = ManifestError([problem, problem])
+    assert error.report().startswith("the rendered manifests have 2 problems; nothing was applied:")
+    with pytest.raises(SystemExit) as exited:
+        exit_with(error)
+    assert exited.value.code == 1
+    assert SpecError([]).exit_code == SPEC_ERROR_EXIT == 2
