@@ -137,7 +137,8 @@ class PrereqsSettings(RoleSettings):
     extra_sysctls: dict[str, str] = Field({}, description=(
         'more sysctls to persist and apply: `{"net.ipv4.conf.all.rp_filter": "1"}`'))
     disable_swap: bool = Field(True, description=(
-        'swap off now and across reboots (fstab entries commented out, swap units masked)'))
+        'swap off now and across reboots (fstab entries commented out, swap units masked); the '
+        'kubelet refuses to start with swap on by default'))
 
     @field_validator("extra_packages", "extra_modules")
     @classmethod
