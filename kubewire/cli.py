@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from . import lab as lab_module
+from .errors import ManifestError, exit_with
 from .inventory import load_inventory, spec_from_inventory, spec_or_exit
 from .lab import PROJECT_ROOT, LabError
 
@@ -127,9 +128,6 @@ def ssh(name: str, command: tuple[str, ...]) -> None:
     os.execvp(args[0], args)
 
 
-MANIFEST_ERROR_EXIT = 1
-
-
 def _echo_warnings(spec) -> None:
     for warning in spec.warnings():
         click.echo(f"kubewire: warning: {warning}", err=True)
@@ -143,16 +141,15 @@ def render_manifests(inventory: str, out: str) -> None:
     """Render the add-ons' manifests from INVENTORY's spec and validate them offline.
 
     Exit 2 on spec errors, 1 when a rendered object fails validation (nothing is written)."""
-    from .manifests import ManifestError, render_all, write_manifests
+    from . import manifests as pipeline
 
     spec = spec_or_exit(lambda: spec_from_inventory(load_inventory(inventory)))
     _echo_warnings(spec)
     try:
-        manifests = render_all(spec)
-    except ManifestError as error:
-        click.echo(f"kubewire: {error.report()}", err=True)
-        raise SystemExit(MANIFEST_ERROR_EXIT) from None
-    for line in write_manifests(manifests, spec, Path(out)):
+        manifests = pipeline.render_all(spec)
+    except pipeline.ManifestError as error:
+        exit_with(ManifestError(error.problems))
+    for line in pipeline.write_manifests(manifests, spec, Path(out)):
         click.echo(line)
 
 

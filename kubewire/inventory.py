@@ -2,12 +2,13 @@
 
 The spec is read from inventory data: cluster keys from group data (`group_data/all.py`
 and friends), node keys (`node_ip`, `node_name`, `pod_cidr`) from each host's own data.
+What pyinfra would merge or hide silently (a host listed twice, a cluster key that differs
+between groups) is refused here; the data itself is validated by kubewire/parse.py.
 """
 
 from __future__ import annotations
 
 import os
-import sys
 import weakref
 from pathlib import Path
 from typing import Any
@@ -16,47 +17,25 @@ from pyinfra.api import State
 from pyinfra.api.inventory import Inventory
 from pyinfra.context import ctx_state
 
-from .spec import (
-    CLUSTER_KEYS,
-    CLUSTER_ROLES,
-    HOST_KEYS,
-    NODE_ROLES,
-    ClusterSpec,
-    HostInput,
-    Problem,
-    SpecError,
-    parse_cluster,
-    role_of_key,
-)
-
-SPEC_ERROR_EXIT = 2
+from .errors import Problem, SpecError, exit_with, shortened
+from .parse import HostInput, misspelt_key_problem, parse_cluster
+from .spec import CLUSTER_KEYS, CLUSTER_ROLES, HOST_KEYS, NODE_ROLES, ClusterSpec, role_of_key
 
 
 def spec_from_inventory(inventory: Inventory) -> ClusterSpec:
     """Parse and validate the cluster spec that an inventory declares."""
-    problems: list[Problem] = []
-    settings: dict[str, Any] = {}
-    seen_in: dict[str, str] = {}
+    problems: list[Problem] = list(_listing_problems.get(inventory, ()))
     hosts: list[HostInput] = []
-    shared_keys: dict[str, set[str]] = {}
+    shared_by_host: dict[str, dict[str, Any]] = {}
 
     for host in inventory:
         own = inventory.get_host_data(host.name)
         shared = {**inventory.get_data(), **inventory.get_groups_data(host.groups), **inventory.get_override_data()}
-        shared_keys[host.name] = set(shared)
-        cluster_wide = set(CLUSTER_KEYS) | {key for key in {**shared, **own} if role_of_key(key, CLUSTER_ROLES)}
-        for key in sorted(cluster_wide):
-            if key in own and key not in HOST_KEYS:
+        shared_by_host[host.name] = shared
+        for key in sorted({**shared, **own}):
+            if key in own and key not in HOST_KEYS and _is_cluster_wide(key):
                 problems.append(Problem(f"hosts.{host.name}.{key}", own[key],
                     "is a cluster-wide key; set it in group_data/all.py, not in one host's data"))
-            if key not in shared:
-                continue
-            if key in settings and settings[key] != shared[key]:
-                problems.append(Problem(key, shared[key],
-                    f"differs between hosts ({seen_in[key]} has {settings[key]!r}, {host.name} has "
-                    f"{shared[key]!r}); a cluster key must have one value, set it in group_data/all.py"))
-            settings.setdefault(key, shared[key])
-            seen_in.setdefault(key, host.name)
         hosts.append(HostInput(
             host=host.name,
             groups=frozenset(host.groups),
@@ -64,14 +43,8 @@ def spec_from_inventory(inventory: Inventory) -> ClusterSpec:
             ssh_hostname=host.data.get("ssh_hostname") or host.name,
             role_data={key: value for key, value in {**shared, **own}.items() if role_of_key(key, NODE_ROLES)},
         ))
-    for key, value in settings.items():
-        # A host without the key would silently get the value set for the others.
-        missing = [name for name, keys in shared_keys.items() if key not in keys]
-        if missing:
-            problems.append(Problem(key, value,
-                f"is set for {seen_in[key]} but not for {', '.join(missing)} (only in some groups' data); "
-                "a cluster key must have one value, set it in group_data/all.py"))
-
+    settings, settings_problems = _one_value_per_key(shared_by_host)
+    problems += settings_problems
     try:
         spec = parse_cluster(settings, hosts)
     except SpecError as error:
@@ -81,20 +54,91 @@ def spec_from_inventory(inventory: Inventory) -> ClusterSpec:
     return spec
 
 
+_LISTED_TWICE = ("is listed twice in {where}; pyinfra merges the two entries silently (one's data is lost): "
+                 "list each host once")
+
+
+def _is_cluster_wide(key: str) -> bool:
+    return key in CLUSTER_KEYS or role_of_key(key, CLUSTER_ROLES) is not None
+
+
+def _one_value_per_key(shared_by_host: dict[str, dict[str, Any]]) -> tuple[dict[str, Any], list[Problem]]:
+    """The cluster keys from group data, each of which must have one value for every host."""
+    settings: dict[str, Any] = {}
+    problems: list[Problem] = []
+    keys = sorted({key for shared in shared_by_host.values() for key in shared})
+    for key in keys:
+        holders = {name: shared[key] for name, shared in shared_by_host.items() if key in shared}
+        first_host, value = next(iter(holders.items()))
+        if not _is_cluster_wide(key):
+            typo = misspelt_key_problem(key, value)
+            if typo and typo not in problems:
+                problems.append(typo)
+            continue
+        settings[key] = value
+        differing = {name: other for name, other in holders.items() if other != value}
+        missing = [name for name in shared_by_host if name not in holders]
+        if differing:
+            name, other = next(iter(differing.items()))
+            problems.append(Problem(key, other,
+                f"differs between hosts ({first_host} has {shortened(value, 40)}, {name} has {shortened(other, 40)}); "
+                "a cluster key must have one value, set it in group_data/all.py"))
+        elif missing:
+            # A host without the key would silently get the value set for the others.
+            problems.append(Problem(key, value,
+                f"is set for {first_host} but not for {', '.join(missing)} (only in some groups' data); "
+                "a cluster key must have one value, set it in group_data/all.py"))
+    return settings, problems
+
+
+def listing_problems(groups: dict[str, Any]) -> list[Problem]:
+    """Hosts an inventory file lists twice: in one group, or in two groups with differing data."""
+    seen: dict[str, list[tuple[str, dict]]] = {}
+    for group, members in groups.items():
+        names = members[0] if isinstance(members, tuple) else members
+        for entry in names:
+            name, data = entry if isinstance(entry, tuple) else (entry, {})
+            seen.setdefault(name, []).append((group, data))
+    problems = []
+    for name, entries in seen.items():
+        groups_listed = [group for group, _ in entries]
+        twice = sorted({group for group in groups_listed if groups_listed.count(group) > 1})
+        if twice:
+            problems.append(Problem(f"hosts.{name}", twice[0], _LISTED_TWICE.format(where=f"group {twice[0]}")))
+            continue
+        merged: dict[str, Any] = {}
+        for _group, data in entries:
+            clash = sorted(key for key in data if key in merged and merged[key] != data[key])
+            if clash:
+                problems.append(Problem(f"hosts.{name}.{clash[0]}", data[clash[0]],
+                    f"differs between its entries in {', '.join(groups_listed)}; pyinfra merges them silently "
+                    f"and keeps one; give the host's data once (in one group's entry)"))
+                break
+            merged.update(data)
+    return problems
+
+
 def load_inventory(inventory_file: str | Path) -> Inventory:
     """Load an inventory file (and its group_data) by pyinfra's own rules, without connecting."""
-    from pyinfra_cli.inventory import make_inventory_from_files
+    # pyinfra 3.10's own reader of an inventory file's groups (kubewire pins pyinfra <3.11).
+    from pyinfra_cli.inventory import _get_groups_from_filename, make_inventory_from_files
 
     global _loading
+    # Absolute: pyinfra caches a file's compiled code by the name it is given.
+    path = str(Path(inventory_file).resolve())
     _loading = True
     try:
         with ctx_state.use(State()):
-            return make_inventory_from_files(str(inventory_file), cwd=os.getcwd())
+            inventory = make_inventory_from_files(path, cwd=os.getcwd())
+            _listing_problems[inventory] = listing_problems(_get_groups_from_filename(path))
+            return inventory
     finally:
         _loading = False
 
 
 _loading = False
+# What the inventory file lists twice, by the Inventory loaded from it.
+_listing_problems: weakref.WeakKeyDictionary[Inventory, list[Problem]] = weakref.WeakKeyDictionary()
 
 
 def spec_or_exit(load) -> ClusterSpec:
@@ -102,8 +146,7 @@ def spec_or_exit(load) -> ClusterSpec:
     try:
         return load()
     except SpecError as error:
-        print(f"kubewire: {error.report()}", file=sys.stderr)
-        raise SystemExit(SPEC_ERROR_EXIT) from None
+        exit_with(error)
 
 
 def validate_before_connect(inventory_file: str) -> None:

@@ -1,19 +1,23 @@
 """Each role's data keys, validated with the rest of the cluster spec.
 
-A role's keys are prefixed with its name (`hosts_extra_entries`, `coredns_pods`, …) and set in
-group or host data. Here every key has its type, its default and a comment; the role module
-passes `Settings.defaults()` to `@deploy(data_defaults=...)` and reads the validated values
-from the spec (`spec.node(host.name).hosts.extra_entries`).
+A role's keys are prefixed with its name (`hosts_extra_entries`, `coredns_pods`, …). Here every
+key has its type, its default and its meaning: the field's description, the one place it is
+written (the README's key tables are generated from it: `python -m kubewire.docs`). The role
+module passes `Settings.defaults()` to `@deploy(data_defaults=...)` and reads the validated
+values from the spec (`spec.node(host.name).hosts.extra_entries`).
 
-Node roles (scope "node") may differ per group or host and hang off each `NodeSpec`; cluster
-roles (scope "cluster") have one value for the whole cluster and hang off the `ClusterSpec`.
+Node roles hang off each `NodeSpec` and may differ per group or host; cluster roles hang off
+the `ClusterSpec`, have one value for the whole cluster and are refused in host data.
+
+Longer than 400 lines: one class per role, each key with its validation and its description;
+the Ingress parser, the name types and the checks across roles live in modules of their own.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from ipaddress import IPv4Address, ip_address
+from ipaddress import IPv4Address
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -26,16 +30,22 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_core import InitErrorDetails, PydanticCustomError
+from pydantic_core import PydanticCustomError
 
+from .ingress_resources import IngressResource, parse_ingresses
+from .names import (
+    CNI_NETWORK_NAME,
+    GO_DURATION,
+    SYSCTL_VALUE,
+    Pattern,
+    is_dns_label,
+    is_dns_subdomain,
+    is_server_address,
+    matches,
+    problem_at,
+)
 from .ports import NODE_PORT_FIRST, NODE_PORT_LAST, PortRule
 from .versions import CNI_PLUGINS_SHA256, CNI_PLUGINS_VERSION, WEAVE_IMAGE_REPO, WEAVE_VERSION
-
-
-def _is_hostname(value: str) -> bool:
-    from .spec import is_dns_subdomain
-
-    return is_dns_subdomain(value)
 
 
 def _mtu_in_range(mtu: int | None) -> int | None:
@@ -44,8 +54,16 @@ def _mtu_in_range(mtu: int | None) -> int | None:
     return mtu
 
 
+# A CNI network name, as the CNI spec allows (kubewire/names.py).
+CniNetworkName = Pattern(CNI_NETWORK_NAME, "is not a CNI network name: a letter or digit, then letters, digits, "
+                                           "'_', '.' or '-' (the CNI spec's rule), e.g. kubewire")
 # An interface MTU, or None for the plugin's own default.
 Mtu = Annotated[int | None, AfterValidator(_mtu_in_range)]
+
+
+def readme_default(text: str) -> dict[str, str]:
+    """How the README shows a default that is computed rather than written (json_schema_extra)."""
+    return {"readme_default": text}
 
 
 def prefixed(role: str) -> ConfigDict:
@@ -73,10 +91,9 @@ class HostsSettings(RoleSettings):
 
     model_config = prefixed("hosts")
 
-    # Set the node's hostname to its node name (`node_name`, default: the inventory name).
-    set_hostname: bool = True
-    # Extra /etc/hosts entries on every node: {"192.168.56.2": ["registry.lab"]}.
-    extra_entries: dict[str, list[str]] = {}
+    set_hostname: bool = Field(True, description="set each node's hostname to its node name")
+    extra_entries: dict[str, list[str]] = Field({}, description=(
+        'extra `/etc/hosts` entries on every node: `{"192.168.56.2": ["registry.lab"]}`'))
 
     @field_validator("extra_entries")
     @classmethod
@@ -89,7 +106,7 @@ class HostsSettings(RoleSettings):
                     "spec", "has '{address}', which is not an IPv4 address; map addresses to lists of names",
                     {"address": address},
                 ) from None
-            bad = [name for name in names if not _is_hostname(name)]
+            bad = [name for name in names if not is_dns_subdomain(name)]
             if not names or bad:
                 raise PydanticCustomError(
                     "spec", "gives {address} the names {bad}; use one or more valid DNS names",
@@ -98,22 +115,30 @@ class HostsSettings(RoleSettings):
         return entries
 
 
+# Sysctls every Kubernetes node needs, set by the prereqs role; extras may not undo them.
+KUBERNETES_SYSCTLS = {
+    "net.ipv4.ip_forward": "1",
+    "net.bridge.bridge-nf-call-iptables": "1",
+    "net.bridge.bridge-nf-call-ip6tables": "1",
+}
+
+
 class PrereqsSettings(RoleSettings):
     """Role `prereqs`: kernel modules, sysctls, swap and packages every node needs."""
 
     model_config = prefixed("prereqs")
 
-    # Prepare what the chosen kube_proxy_mode needs (IPVS modules and ipvsadm, nf_tables).
-    # Off only when the node image provides it; ipvs/nftables then refuse to render.
-    prepare_proxy_mode: bool = True
-    # More packages to install on every node (from the node's apt sources).
-    extra_packages: list[str] = []
-    # More kernel modules to persist and load (absent ones are reported, not fatal).
-    extra_modules: list[str] = []
-    # More sysctls to persist and apply: {"net.ipv4.conf.all.rp_filter": "1"}.
-    extra_sysctls: dict[str, str] = {}
-    # Turn swap off now and across reboots (the kubelet refuses to run with swap by default).
-    disable_swap: bool = True
+    prepare_proxy_mode: bool = Field(True, description=(
+        'prepare what `kube_proxy_mode` needs (IPVS modules and `ipvsadm`, `nf_tables`); off only '
+        'when the image provides it'))
+    extra_packages: list[str] = Field([], description='more packages for every node (from its apt sources)')
+    extra_modules: list[str] = Field([], description=(
+        'more kernel modules to persist and load (absent ones are reported, not fatal)'))
+    extra_sysctls: dict[str, str] = Field({}, description=(
+        'more sysctls to persist and apply: `{"net.ipv4.conf.all.rp_filter": "1"}`'))
+    disable_swap: bool = Field(True, description=(
+        'swap off now and across reboots (fstab entries commented out, swap units masked); the '
+        'kubelet refuses to start with swap on by default'))
 
     @field_validator("extra_packages", "extra_modules")
     @classmethod
@@ -131,7 +156,14 @@ class PrereqsSettings(RoleSettings):
         bad = [key for key in sysctls if not re.fullmatch(r"[a-z0-9_]+(\.[a-zA-Z0-9_-]+)+", str(key))]
         if bad:
             raise PydanticCustomError("spec", "has invalid sysctl keys {bad}; use dotted names", {"bad": bad})
+        bad = [key for key, value in sysctls.items() if not matches(SYSCTL_VALUE, str(value))]
+        if bad:
+            raise PydanticCustomError("spec", "has values for {bad} that are empty or span lines; write one line, "
+                                      "e.g. '1' or '32768 60999'", {"bad": bad})
         return {str(key): str(value) for key, value in sysctls.items()}
+
+
+FIREWALL_POLICIES = ("drop", "accept")
 
 
 class FirewallSettings(RoleSettings):
@@ -139,13 +171,12 @@ class FirewallSettings(RoleSettings):
 
     model_config = prefixed("firewall")
 
-    # Manage the firewall at all (off: kubewire's table is removed).
-    enabled: bool = True
-    # What happens to inbound traffic that no rule allows: drop (the point) or accept (audit).
-    input_policy: Literal["drop", "accept"] = "drop"
-    # More inbound ports, per group or host: "8080/tcp", "9000-9010/udp", or
-    # {"port": "8443", "protocol": "tcp", "source": "nodes", "purpose": "..."}; source "any" by default.
-    extra_ports: list[PortRule] = []
+    enabled: bool = Field(True, description="manage the firewall (off: kubewire's table and unit are removed)")
+    input_policy: Literal[FIREWALL_POLICIES] = Field("drop", description=(
+        'inbound traffic no rule allows: `drop`, or `accept` to audit'))
+    extra_ports: list[PortRule] = Field([], description=(
+        'more inbound ports, per group or host: `"8080/tcp"`, `"9000-9010/udp"`, or `{"port": 8443, '
+        '"protocol": "tcp", "source": "nodes"}` (source `any` by default)'))
 
     @field_validator("extra_ports", mode="before")
     @classmethod
@@ -153,6 +184,9 @@ class FirewallSettings(RoleSettings):
         if not isinstance(entries, list | tuple):
             raise PydanticCustomError("spec", "must be a list such as ['8080/tcp', '9000-9010/udp']")
         return [_port_rule(entry) for entry in entries]
+
+
+PORT_ENTRY_KEYS = ("port", "protocol", "source", "purpose")
 
 
 def _port_rule(entry: Any) -> PortRule:
@@ -164,6 +198,10 @@ def _port_rule(entry: Any) -> PortRule:
         entry = dict(zip(("port", "protocol"), entry.split("/", 1), strict=False))
     if not isinstance(entry, dict):
         raise PydanticCustomError("spec", "has {entry}; use 'PORT[/tcp|udp]' or a dict with port", {"entry": entry})
+    unknown = sorted(set(entry) - set(PORT_ENTRY_KEYS), key=str)
+    if unknown:
+        raise PydanticCustomError("spec", "has {entry} with the unknown key(s) {unknown}; an entry has only {known}",
+                                  {"entry": entry, "unknown": unknown, "known": ", ".join(PORT_ENTRY_KEYS)})
     port, protocol = str(entry.get("port", "")), entry.get("protocol", "tcp")
     source, purpose = entry.get("source", "any"), entry.get("purpose", "firewall_extra_ports")
     match = re.fullmatch(r"(\d+)(?:-(\d+))?", port)
@@ -185,33 +223,6 @@ IPVS_SCHEDULERS = ("rr", "wrr", "lc", "wlc", "lblc", "lblcr", "sh", "dh", "sed",
 COREDNS_POD_MODES = ("insecure", "verified", "disabled")
 # CoreDNS reads the upstream servers from this file in its pod (the node's, with dnsPolicy Default).
 RESOLV_CONF = "/etc/resolv.conf"
-# A Go duration as kube-proxy reads it: 30s, 1m, 500ms, 1m30s.
-_GO_DURATION = re.compile(r"^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$")
-
-
-def split_host_port(value: str) -> tuple[str, int | None]:
-    """'10.0.0.1:53' -> ('10.0.0.1', 53); '[fd00::1]:53' -> ('fd00::1', 53); no port -> None."""
-    if value.startswith("["):
-        address, _, port = value[1:].partition("]:")
-        return address, int(port) if port.isdigit() else -1
-    if value.count(":") == 1:
-        address, _, port = value.partition(":")
-        return address, int(port) if port.isdigit() else -1
-    return value, None
-
-
-def is_server_address(value: Any, port_required: bool = False) -> bool:
-    """An IP address, optionally with a port ('10.0.0.1', '10.0.0.1:53', '[fd00::1]:53')."""
-    if not isinstance(value, str):
-        return False
-    address, port = split_host_port(value)
-    if port is None and port_required or port is not None and not 0 < port < 65536:
-        return False
-    try:
-        ip_address(address)
-    except ValueError:
-        return False
-    return True
 
 
 class AddonsSettings(RoleSettings):
@@ -219,8 +230,8 @@ class AddonsSettings(RoleSettings):
 
     model_config = prefixed("addons")
 
-    # The admin kubeconfig on the first controlplane node; kubectl applies the add-ons with it.
-    kubeconfig: str = "/etc/kubernetes/admin.conf"
+    kubeconfig: str = Field("/etc/kubernetes/admin.conf", description=(
+        'the admin kubeconfig on the first controlplane node; kubectl applies the add-ons with it'))
 
     @field_validator("kubeconfig")
     @classmethod
@@ -235,19 +246,21 @@ class KubeProxySettings(RoleSettings):
 
     model_config = prefixed("kube_proxy")
 
-    # Deploy kube-proxy; False removes what kubewire created for it (e.g. when a CNI replaces it).
-    enabled: bool = True
-    # IPVS scheduler (mode ipvs): rr round robin, wlc weighted least connections, sh source hash, …
-    ipvs_scheduler: str = "rr"
-    # Mode ipvs: answer ARP only for addresses on the receiving interface (MetalLB L2 needs it).
-    ipvs_strict_arp: bool = False
-    # Modes iptables and nftables: SNAT all traffic to service addresses, not only off-cluster.
-    masquerade_all: bool = False
-    # How often kube-proxy resyncs its rules in full, and at most how often it rewrites them.
-    sync_period: str = "30s"
-    min_sync_period: str = "1s"
-    # Where kube-proxy serves Prometheus metrics: ADDRESS:PORT (0.0.0.0:10249 for every address).
-    metrics_bind_address: str = "127.0.0.1:10249"
+    enabled: bool = Field(True, description=(
+        'deploy kube-proxy; `False` deletes what kubewire created for it (e.g. when a CNI replaces '
+        'it)'))
+    ipvs_scheduler: str = Field("rr", description=(
+        'IPVS scheduler (mode `ipvs`): `rr`, `wrr`, `lc`, `wlc`, `lblc`, `lblcr`, `sh`, `dh`, `sed`, '
+        '`nq`, `mh`'))
+    ipvs_strict_arp: bool = Field(False, description=(
+        'mode `ipvs`: answer ARP only for addresses on the receiving interface (MetalLB L2 needs it)'))
+    masquerade_all: bool = Field(False, description=(
+        'SNAT all traffic to service addresses, not only off-cluster (every mode)'))
+    sync_period: str = Field("30s", description=(
+        'how often kube-proxy resyncs its rules in full (a duration: `30s`, `1m`)'))
+    min_sync_period: str = Field("1s", description='at most how often kube-proxy rewrites its rules')
+    metrics_bind_address: str = Field("127.0.0.1:10249", description=(
+        'where kube-proxy serves metrics: `ADDRESS:PORT` (`0.0.0.0:10249`, `[::]:10249`)'))
 
     @field_validator("ipvs_scheduler")
     @classmethod
@@ -260,7 +273,7 @@ class KubeProxySettings(RoleSettings):
     @field_validator("sync_period", "min_sync_period")
     @classmethod
     def _valid_duration(cls, value: str) -> str:
-        if not _GO_DURATION.match(value):
+        if not matches(GO_DURATION, value):
             raise PydanticCustomError("spec", "is not a duration; write it like 30s, 1m or 500ms")
         return value
 
@@ -277,17 +290,16 @@ class CorednsSettings(RoleSettings):
 
     model_config = prefixed("coredns")
 
-    # Deploy CoreDNS; False removes what kubewire created for it.
-    enabled: bool = True
-    # CoreDNS pods, spread over the nodes (at most one per node while there are enough nodes).
-    replicas: int = Field(default=2, ge=1, le=100)
-    # Pod records (10-244-5-1.<namespace>.pod.<domain>): insecure answers any, verified only
-    # existing pods, disabled none.
-    pods: str = "insecure"
-    # Where names outside the cluster are resolved: server IPs (optionally :port) or /etc/resolv.conf.
-    upstreams: list[str] = [RESOLV_CONF]
-    # Zones resolved by their own servers: {"corp.example": ["10.0.0.53", "10.0.0.54:5353"]}.
-    stub_domains: dict[str, list[str]] = {}
+    enabled: bool = Field(True, description='deploy CoreDNS; `False` deletes what kubewire created for it')
+    replicas: int = Field(default=2, ge=1, le=100, description='CoreDNS pods, spread over the nodes')
+    pods: str = Field("insecure", description=(
+        'pod records (`10-244-5-1.<namespace>.pod.<domain>`): `insecure` answers any, `verified` only'
+        ' existing pods, `disabled` none'))
+    upstreams: list[str] = Field([RESOLV_CONF], description=(
+        'where outside names are resolved: server IPs (optionally `:port`) or `/etc/resolv.conf` (the'
+        " node's)"))
+    stub_domains: dict[str, list[str]] = Field({}, description=(
+        'zones with their own servers: `{"corp.example": ["10.0.0.53", "10.0.0.54:5353"]}`'))
 
     @field_validator("pods")
     @classmethod
@@ -311,7 +323,7 @@ class CorednsSettings(RoleSettings):
     @classmethod
     def _valid_stub_domains(cls, zones: dict[str, list[str]]) -> dict[str, list[str]]:
         for zone, servers in zones.items():
-            if not _is_hostname(zone):
+            if not is_dns_subdomain(zone):
                 raise PydanticCustomError(
                     "spec", "has the zone '{zone}', which is not a DNS domain (e.g. corp.example, no trailing dot)",
                     {"zone": zone})
@@ -323,29 +335,32 @@ class CorednsSettings(RoleSettings):
         return zones
 
 
+CNI_PLUGIN_SOURCES = ("upstream", "tarball", "package")
+
+
 class CniSettings(RoleSettings):
     """Role `cni`: CNI plugin binaries, the network config, and pod routes between nodes."""
 
     model_config = prefixed("cni")
 
-    # Where the container runtime finds the plugins and their configuration.
-    bin_dir: str = "/opt/cni/bin"
-    conf_dir: str = "/etc/cni/net.d"
-    # Where the plugins come from: "upstream" (the release tarball for plugins_version, its
-    # sha256 pinned in kubewire/versions.py), "tarball" (a tarball on the controller:
-    # plugins_tarball + plugins_tarball_sha256) or "package" (the distribution's package).
-    plugins_source: Literal["upstream", "tarball", "package"] = "upstream"
-    # The plugins' version (upstream: one of those pinned in kubewire/versions.py).
-    plugins_version: str = CNI_PLUGINS_VERSION
-    plugins_tarball: str | None = None
-    plugins_tarball_sha256: str | None = None
-    # The Linux bridge the bridge plugin puts pods on, and the network's name.
-    bridge: str = "cni0"
-    network_name: str = "kubewire"
-    # Pod interface MTU (default: the bridge plugin's, from the node's interface).
-    mtu: Mtu = None
-    # Write containerd's CNI settings (bin and conf dirs) when containerd is installed.
-    configure_containerd: bool = True
+    bin_dir: str = Field("/opt/cni/bin", description='where the container runtime finds the CNI plugins')
+    conf_dir: str = Field("/etc/cni/net.d", description=(
+        'where it finds the network config (it loads the lexically first file)'))
+    plugins_source: Literal[CNI_PLUGIN_SOURCES] = Field("upstream", description=(
+        '`upstream` (release tarball, sha256 pinned in `kubewire/versions.py`), `tarball` (a file on '
+        "the controller) or `package` (the distribution's `containernetworking-plugins`)"))
+    plugins_version: str = Field(CNI_PLUGINS_VERSION, description=(
+        "the plugins' version (for `upstream`, one pinned in `kubewire/versions.py`)"))
+    plugins_tarball: str | None = Field(None, description=(
+        "with `tarball`: the plugins tarball's path on the controller"))
+    plugins_tarball_sha256: str | None = Field(None, description=(
+        'with `tarball`: its sha256, checked on the controller and on the node before unpacking'))
+    bridge: str = Field("cni0", description='the Linux bridge the bridge plugin puts pods on')
+    network_name: CniNetworkName = Field("kubewire", description="the CNI network's name")
+    mtu: Mtu = Field(None, json_schema_extra=readme_default("the node interface's"), description=(
+        "the pods' interface MTU"))
+    configure_containerd: bool = Field(True, description=(
+        "write containerd's CNI `bin_dir(s)`/`conf_dir` when containerd is installed"))
 
     @field_validator("bin_dir", "conf_dir")
     @classmethod
@@ -381,8 +396,8 @@ class CniSettings(RoleSettings):
 # Weave Net (templates/weave, with cni_plugin "weave") ---------------------------------------
 
 # An image repository: optional registry host[:port], then lower-case path components.
-_IMAGE_REPO = re.compile(r"^([a-z0-9.-]+(:\d+)?/)?[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*$")
-_IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_IMAGE_REPO = re.compile(r"([a-z0-9.-]+(:\d+)?/)?[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*")
+_IMAGE_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 
 
 class WeaveSettings(RoleSettings):
@@ -390,26 +405,27 @@ class WeaveSettings(RoleSettings):
 
     model_config = prefixed("weave")
 
-    # Where the weave-kube and weave-npc images come from: upstream's (archived) or a maintained fork's.
-    image_repo: str = WEAVE_IMAGE_REPO
-    image_tag: str = WEAVE_VERSION
-    # The MTU of Weave's network (default: Weave's own, 1376).
-    mtu: Mtu = None
-    # Encrypt Weave's traffic with the password in this file on the controller (read when
-    # rendering, put in the Secret weave-passwd, never printed). None: unencrypted.
-    password_file: str | None = None
+    image_repo: str = Field(WEAVE_IMAGE_REPO, description=(
+        'where the `weave-kube` and `weave-npc` images come from (`cni_plugin: weave`); point it at a'
+        " maintained fork's repository"))
+    image_tag: str = Field(WEAVE_VERSION, description="their tag (Weave Net's last release; a fork has its own)")
+    mtu: Mtu = Field(None, json_schema_extra=readme_default("Weave's (1376)"), description=(
+        "the MTU of Weave's network (`WEAVE_MTU`), 576 to 9000"))
+    password_file: str | None = Field(None, json_schema_extra=readme_default('none (unencrypted)'), description=(
+        "a file on the controller holding the password that encrypts Weave's traffic; put into the "
+        'Secret `weave-passwd`, never printed'))
 
     @field_validator("image_repo")
     @classmethod
     def _valid_repo(cls, repo: str) -> str:
-        if not _IMAGE_REPO.match(repo):
+        if not matches(_IMAGE_REPO, repo):
             raise PydanticCustomError("spec", "is not an image repository such as docker.io/weaveworks")
         return repo
 
     @field_validator("image_tag")
     @classmethod
     def _valid_tag(cls, tag: str) -> str:
-        if not _IMAGE_TAG.match(tag):
+        if not matches(_IMAGE_TAG, tag):
             raise PydanticCustomError("spec", "is not an image tag such as {tag}", {"tag": WEAVE_VERSION})
         return tag
 
@@ -430,97 +446,45 @@ INGRESS_CONTROLLERS = ("nginx-inc", "ingress-nginx")
 # Each controller's namespace unless `ingress_namespace` says otherwise (as upstream's manifests).
 INGRESS_NAMESPACES = {"nginx-inc": "nginx-ingress", "ingress-nginx": "ingress-nginx"}
 INGRESS_NODE_PORTS = {"http": 30080, "https": 30443}
-PATH_TYPES = ("Prefix", "Exact", "ImplementationSpecific")
-# kubectl create ingress --rule="host/path=service:port[,tls[=secret]]"; a path ending in * is a Prefix.
-_KUBECTL_RULE = re.compile(r"^(?P<host>[^/=]*)(?P<path>/[^=]*)=(?P<service>[^:,=]+):(?P<port>[^,]+)"
-                           r"(?P<tls>,tls(=(?P<secret>[^,]*))?)?$")
-# Paths Kubernetes and ingress-nginx (strict path validation, the default since 1.12) accept for
-# Exact and Prefix: no regex characters, no empty, . or .. segments.
-_PLAIN_PATH = re.compile(r"^/[A-Za-z0-9._~/-]*$")
-# A Service port name (IANA_SVC_NAME): at most 15 characters, a letter among them, no '--'.
-_PORT_NAME = re.compile(r"^(?=.*[a-z])[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?$")
-# RFC 1035 label: Service names start with a letter.
-_SERVICE_NAME = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
-_ANNOTATION_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
-
-
-class IngressBackend(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    service: str
-    port: int | str  # a number or the Service port's name
-
-
-class IngressPath(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    path: str
-    path_type: str
-    backend: IngressBackend
-
-
-class IngressRule(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    host: str | None
-    paths: tuple[IngressPath, ...]
-
-
-class IngressTls(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    hosts: tuple[str, ...]
-    secret: str | None  # None: the controller's default certificate
-
-
-class IngressResource(BaseModel):
-    """One Ingress from `ingress_resources`, validated."""
-
-    model_config = ConfigDict(frozen=True)
-
-    name: str
-    namespace: str = "default"
-    rules: tuple[IngressRule, ...] = ()
-    tls: tuple[IngressTls, ...] = ()
-    default_backend: IngressBackend | None = None
-    annotations: dict[str, str] = {}
-
-
 class IngressSettings(RoleSettings):
     """Add-on `nginx-ingress` or `ingress-nginx`: an ingress controller, its IngressClass, and Ingresses."""
 
     model_config = prefixed("ingress")
 
-    # Deploy an ingress controller (off by default: a lab cluster needs none to learn Services).
-    enabled: bool = False
-    # nginx-inc: NGINX Inc's controller; ingress-nginx: the community one (retired upstream).
-    controller: Literal["nginx-inc", "ingress-nginx"] = "nginx-inc"
-    # The controller's namespace (default: nginx-ingress, or ingress-nginx for that controller).
-    namespace: str | None = None
-    # The controller's ConfigMap: NGINX settings by name, e.g. {"client-max-body-size": "8m"}.
-    config: dict[str, str] = {}
-    # The IngressClass the controller serves, and whether it is the cluster's default class.
-    class_name: str = Field(default="nginx", alias="ingress_class")
-    default_class: bool = False
-    # The NodePorts of the controller's Service, on every node.
-    node_ports: dict[str, int] = INGRESS_NODE_PORTS
-    # nginx-inc only: serve its VirtualServer/TransportServer/Policy resources (their CRDs must be installed).
-    custom_resources: bool = False
-    # The Ingresses to create: dicts with name, namespace, rules (kubectl's "host/path=service:port"
-    # strings or {host, paths}), tls, default_backend, annotations. See the README.
-    resources: tuple[IngressResource, ...] = ()
+    enabled: bool = Field(False, description=(
+        'deploy an ingress controller (a lab cluster needs none to learn Services); `False` deletes '
+        'what kubewire created for it'))
+    controller: Literal[INGRESS_CONTROLLERS] = Field("nginx-inc", description=(
+        "`nginx-inc` (NGINX Inc's controller) or `ingress-nginx` (the community one: retired "
+        'upstream, allowed with a warning)'))
+    namespace: str | None = Field(None, description="the controller's namespace", json_schema_extra=readme_default(
+        "`nginx-ingress` (`ingress-nginx` for that controller)"))
+    config: dict[str, str] = Field({}, description=(
+        "the controller's ConfigMap: NGINX settings by name, values as strings: "
+        '`{"client-max-body-size": "8m"}`'))
+    class_name: str = Field(default="nginx", alias="ingress_class", description=(
+        'the IngressClass the controller serves; every Ingress kubewire creates uses it'))
+    default_class: bool = Field(False, description=(
+        "make that IngressClass the cluster's default (`ingressclass.kubernetes.io/is-default-class`)"))
+    node_ports: dict[str, int] = Field(INGRESS_NODE_PORTS, description=(
+        "the NodePorts of the controller's Service (30000-32767, distinct; give one or both)"))
+    custom_resources: bool = Field(False, description=(
+        '`nginx-inc` only: also serve VirtualServer, VirtualServerRoute, TransportServer and Policy '
+        '(install their CRDs yourself)'))
+    resources: tuple[IngressResource, ...] = Field((), description=(
+        'Ingresses to create (needs `ingress_enabled`); see "Ingresses from inventory data"'))
 
     @field_validator("namespace")
     @classmethod
     def _valid_namespace(cls, namespace: str | None) -> str | None:
-        if namespace is not None and not _is_dns_label(namespace):
+        if namespace is not None and not is_dns_label(namespace):
             raise PydanticCustomError("spec", "is not a namespace name (an RFC 1123 label such as nginx-ingress)")
         return namespace
 
     @field_validator("class_name")
     @classmethod
     def _valid_class(cls, name: str) -> str:
-        if not _is_hostname(name):
+        if not is_dns_subdomain(name):
             raise PydanticCustomError("spec", "is not an IngressClass name (a DNS subdomain such as nginx)")
         return name
 
@@ -561,234 +525,11 @@ class IngressSettings(RoleSettings):
     def _consistent(self) -> IngressSettings:
         problems = []
         if self.resources and not self.enabled:
-            problems.append(_ingress_problem(("ingress_resources",), len(self.resources),
+            problems.append(problem_at(("ingress_resources",), len(self.resources),
                             "needs ingress_enabled = True: an Ingress without a controller does nothing"))
         if self.custom_resources and self.controller != "nginx-inc":
-            problems.append(_ingress_problem(("ingress_custom_resources",), True,
+            problems.append(problem_at(("ingress_custom_resources",), True,
                             "applies only to ingress_controller 'nginx-inc'"))
         if problems:
             raise ValidationError.from_exception_data("ingress", problems)
         return self
-
-
-def _is_dns_label(value: str) -> bool:
-    from .spec import is_dns_label
-
-    return is_dns_label(value)
-
-
-def _ingress_problem(loc: tuple, value: Any, message: str) -> InitErrorDetails:
-    # The message goes in as context: user values may hold braces.
-    return InitErrorDetails(type=PydanticCustomError("spec", "{message}", {"message": message}), loc=loc, input=value)
-
-
-def parse_ingresses(entries: Any) -> tuple[IngressResource, ...]:
-    """`ingress_resources` into Ingresses, or a ValidationError naming every bad ingress, rule and field."""
-    if isinstance(entries, tuple) and all(isinstance(entry, IngressResource) for entry in entries):
-        return entries
-    if not isinstance(entries, list | tuple):
-        raise PydanticCustomError("spec", "must be a list of ingresses (dicts with name, rules, …)")
-    problems: list[InitErrorDetails] = []
-    parsed = [_parse_ingress(index, entry, problems) for index, entry in enumerate(entries)]
-    seen: set[tuple[str, str]] = set()
-    for ingress in parsed:
-        if ingress and (ingress.namespace, ingress.name) in seen:
-            problems.append(_ingress_problem((ingress.name, "name"), ingress.name,
-                            f"names another ingress in namespace {ingress.namespace} too; names must be unique"))
-        elif ingress:
-            seen.add((ingress.namespace, ingress.name))
-    if problems:
-        raise ValidationError.from_exception_data("ingress_resources", problems)
-    return tuple(parsed)
-
-
-_INGRESS_KEYS = ("name", "namespace", "rules", "tls", "default_backend", "annotations")
-
-
-def _parse_ingress(index: int, entry: Any, problems: list) -> IngressResource | None:
-    if not isinstance(entry, dict):
-        problems.append(_ingress_problem((str(index),), entry, "must be a dict with name and rules"))
-        return None
-    name = entry.get("name")
-    # Problems are keyed by the ingress's name when it has a valid one, else by its index.
-    label = name if isinstance(name, str) and _is_hostname(name) else str(index)
-    before = len(problems)
-
-    def report(loc: tuple, value: Any, message: str) -> None:
-        problems.append(_ingress_problem((label, *loc), value, message))
-
-    unknown = sorted(set(entry) - set(_INGRESS_KEYS))
-    if unknown:
-        report((unknown[0],), entry[unknown[0]], f"is not an ingress key; known: {', '.join(_INGRESS_KEYS)}")
-    if label != name:
-        report(("name",), name, "is not an Ingress name (a DNS subdomain such as shop or shop.web)")
-    namespace = entry.get("namespace", "default")
-    if not isinstance(namespace, str) or not _is_dns_label(namespace):
-        report(("namespace",), namespace, "is not a namespace name (an RFC 1123 label)")
-    rules, tls = _parse_rules(entry.get("rules", []), report)
-    tls += _parse_tls(entry.get("tls", []), report)
-    default_backend = None
-    if entry.get("default_backend") is not None:
-        default_backend = _parse_backend(entry["default_backend"], ("default_backend",), report)
-    if not rules and default_backend is None:
-        report(("rules",), entry.get("rules"), "is empty and there is no default_backend; the ingress routes nothing")
-    annotations = entry.get("annotations", {})
-    if not isinstance(annotations, dict) or not all(
-            isinstance(key, str) and _ANNOTATION_KEY.match(key) and isinstance(value, str)
-            for key, value in annotations.items()):
-        report(("annotations",), annotations, "must map annotation names to strings")
-    if len(problems) > before:
-        return None
-    return IngressResource(name=name, namespace=namespace, rules=rules, tls=tuple(tls),
-                           default_backend=default_backend, annotations=annotations)
-
-
-def _parse_rules(rules: Any, report) -> tuple[tuple[IngressRule, ...], list[IngressTls]]:
-    """Rules by host (kubectl strings for one host are merged into one rule), and the TLS their strings ask for."""
-    if not isinstance(rules, list | tuple):
-        report(("rules",), rules, "must be a list of 'host/path=service:port' strings or {host, paths} dicts")
-        return (), []
-    by_host: dict[str | None, list[IngressPath]] = {}
-    tls: list[IngressTls] = []
-    for number, rule in enumerate(rules):
-        loc = (f"rules[{number}]",)
-        if isinstance(rule, str):
-            host, path, rule_tls = _parse_kubectl_rule(rule, loc, report)
-            paths = [path] if path else []
-            tls += rule_tls
-        elif isinstance(rule, dict):
-            host, paths = _parse_rule_dict(rule, loc, report)
-        else:
-            report(loc, rule, "must be a 'host/path=service:port' string or a {host, paths} dict")
-            continue
-        if host is not None and (problem := host_problem(host)):
-            report((*loc, "host"), host, problem)
-        by_host.setdefault(host, []).extend(paths)
-    return tuple(IngressRule(host=host, paths=tuple(paths)) for host, paths in by_host.items()), tls
-
-
-def _parse_kubectl_rule(rule: str, loc: tuple, report) -> tuple[str | None, IngressPath | None, list[IngressTls]]:
-    match = _KUBECTL_RULE.match(rule)
-    if not match:
-        report(loc, rule, "is not a rule like 'shop.example.com/=shop:80' or "
-               "'shop.example.com/api*=api:http,tls=shop-tls'")
-        return None, None, []
-    host = match["host"] or None
-    path, path_type = (match["path"][:-1], "Prefix") if match["path"].endswith("*") else (match["path"], "Exact")
-    backend = _parse_backend(f"{match['service']}:{match['port']}", loc, report)
-    ingress_path = _checked_path(path, path_type, backend, loc, report)
-    tls = [IngressTls(hosts=(host,) if host else (), secret=match["secret"] or None)] if match["tls"] else []
-    for entry in tls:
-        if entry.secret is not None and not _is_hostname(entry.secret):
-            report((*loc, "tls"), entry.secret, "is not a Secret name (a DNS subdomain)")
-    return host, ingress_path, tls
-
-
-def _parse_rule_dict(rule: dict, loc: tuple, report) -> tuple[str | None, list[IngressPath]]:
-    host, paths = rule.get("host"), rule.get("paths")
-    if set(rule) - {"host", "paths"}:
-        report(loc, sorted(rule), "may have only host and paths")
-    if not isinstance(paths, list | tuple) or not paths:
-        report((*loc, "paths"), paths, "must list paths: [{'path': '/', 'path_type': 'Prefix', 'service': 'shop', "
-               "'port': 80}]")
-        return host, []
-    parsed = []
-    for number, entry in enumerate(paths):
-        path_loc = (*loc, f"paths[{number}]")
-        if not isinstance(entry, dict) or set(entry) - {"path", "path_type", "service", "port"}:
-            report(path_loc, entry, "must be a dict with path, path_type, service and port")
-            continue
-        backend = _parse_backend({"service": entry.get("service"), "port": entry.get("port")}, path_loc, report)
-        path = _checked_path(entry.get("path", "/"), entry.get("path_type", "Prefix"), backend, path_loc, report)
-        if path:
-            parsed.append(path)
-    return host, parsed
-
-
-def _checked_path(path: Any, path_type: Any, backend: IngressBackend | None, loc: tuple, report) -> IngressPath | None:
-    if path_type not in PATH_TYPES:
-        report((*loc, "path_type"), path_type, f"is not a path type; use one of: {', '.join(PATH_TYPES)}")
-        return None
-    if problem := path_problem(path, path_type):
-        report((*loc, "path"), path, problem)
-        return None
-    return IngressPath(path=path, path_type=path_type, backend=backend) if backend else None
-
-
-def _parse_backend(value: Any, loc: tuple, report) -> IngressBackend | None:
-    """'service:port' or {service, port}; a port of digits is a number, anything else a port name."""
-    if isinstance(value, str):
-        service, _, port = value.partition(":")
-        value = {"service": service, "port": int(port) if port.isdigit() else port}
-    if not isinstance(value, dict):
-        report(loc, value, "must be 'service:port' or {'service': ..., 'port': ...}")
-        return None
-    service, port = value.get("service"), value.get("port")
-    if not isinstance(service, str) or not _SERVICE_NAME.match(service):
-        report((*loc, "service"), service, "is not a Service name (an RFC 1035 label: starts with a letter)")
-        return None
-    if problem := port_problem(port):
-        report((*loc, "port"), port, problem)
-        return None
-    return IngressBackend(service=service, port=port)
-
-
-def _parse_tls(entries: Any, report) -> list[IngressTls]:
-    if not isinstance(entries, list | tuple):
-        report(("tls",), entries, "must be a list of {'hosts': [...], 'secret': NAME}")
-        return []
-    parsed = []
-    for number, entry in enumerate(entries):
-        loc = (f"tls[{number}]",)
-        hosts, secret = (entry.get("hosts", []), entry.get("secret")) if isinstance(entry, dict) else (None, None)
-        if not isinstance(hosts, list | tuple) or not isinstance(secret, str | None):
-            report(loc, entry, "must be {'hosts': [...], 'secret': NAME}")
-            continue
-        bad = [host for host in hosts if host_problem(host)]
-        if bad:
-            report((*loc, "hosts"), bad, "are not host names (DNS names, a wildcard only as the first label)")
-        if secret is not None and not _is_hostname(secret):
-            report((*loc, "secret"), secret, "is not a Secret name (a DNS subdomain)")
-        if not bad and (secret is None or _is_hostname(secret)):
-            parsed.append(IngressTls(hosts=tuple(hosts), secret=secret))
-    return parsed
-
-
-def host_problem(host: Any) -> str | None:
-    """Why Kubernetes refuses `host` in an Ingress rule, if it does."""
-    if not isinstance(host, str):
-        return "must be a host name"
-    name = host[2:] if host.startswith("*.") else host
-    try:
-        ip_address(host)
-        return "is an IP address; Ingress hosts are DNS names"
-    except ValueError:
-        pass
-    if "*" in name or not _is_hostname(name):
-        return "is not a host name (a DNS subdomain, lower case; a wildcard only as the first label: *.example.com)"
-    return None
-
-
-def path_problem(path: Any, path_type: str) -> str | None:
-    """Why Kubernetes (or ingress-nginx's strict path validation) refuses `path`, if it does."""
-    if not isinstance(path, str) or not path.startswith("/"):
-        return "must start with /"
-    if path_type == "ImplementationSpecific":
-        return None
-    segments = path[1:].split("/")
-    if path.endswith("/"):
-        segments.pop()  # a trailing / is fine
-    if not _PLAIN_PATH.match(path) or any(segment in ("", ".", "..") for segment in segments):
-        return (f"is not a plain path, which {path_type} needs (letters, digits, / . _ ~ -; no empty, . or .. "
-                "segments); use ImplementationSpecific for regular expressions")
-    return None
-
-
-def port_problem(port: Any) -> str | None:
-    if isinstance(port, bool) or not isinstance(port, int | str):
-        return "must be a port number or name"
-    if isinstance(port, int):
-        return None if 1 <= port <= 65535 else "must be 1-65535"
-    if not _PORT_NAME.match(port) or "--" in port:
-        return "is not a port name (IANA_SVC_NAME: up to 15 of a-z, 0-9, '-', with a letter)"
-    return None

@@ -1,4 +1,5 @@
-"""The README documents every data key: the spec's and each role's defaults."""
+"""The README documents every data key, with the default and meaning the code has, and each role
+passes exactly its own settings as pyinfra data defaults."""
 
 import importlib
 import pkgutil
@@ -6,6 +7,7 @@ import re
 from pathlib import Path
 
 import kubewire.roles as roles
+from kubewire import docs
 from kubewire.spec import CLUSTER_KEYS, CLUSTER_ROLES, HOST_KEYS, NODE_ROLES
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
@@ -13,7 +15,12 @@ DOCUMENTED = set(re.findall(r"^\| `([a-z0-9_]+)` \|", README, re.M))
 
 
 def role_modules():
-    return [importlib.import_module(f"kubewire.roles.{info.name}") for info in pkgutil.iter_modules(roles.__path__)]
+    return {info.name: importlib.import_module(f"kubewire.roles.{info.name}") for info in pkgutil.iter_modules(roles.__path__)}
+
+
+def test_the_readme_key_tables_are_the_generated_ones():
+    # Each key's meaning and default live in its field; `python -m kubewire.docs` rewrites the tables.
+    assert docs.with_tables(README) == README, "the README's key tables drifted: run python -m kubewire.docs"
 
 
 def test_every_spec_key_is_in_the_readme():
@@ -28,7 +35,29 @@ def test_every_role_key_is_in_the_readme_and_prefixed_by_its_role():
             assert key in DOCUMENTED, f"{key} (role {role}) is missing from the README's tables"
 
 
-def test_every_role_module_passes_its_settings_as_data_defaults():
-    for module in role_modules():
-        assert set(getattr(module, "DEFAULTS", {})) <= {key for settings in {**NODE_ROLES, **CLUSTER_ROLES}.values()
-                                        for key in settings.keys()}, module.__name__
+def test_every_key_has_a_description():
+    fields = [info for settings in {**NODE_ROLES, **CLUSTER_ROLES}.values() for info in settings.model_fields.values()]
+    assert all(info.description for info in fields)
+
+
+def test_the_readme_says_cluster_role_keys_are_refused_in_host_data():
+    for key in CLUSTER_ROLES["coredns"].keys():
+        assert f"| `{key}` | group (cluster-wide) |" in README
+    assert "in one host's data\nthey are refused" in README or "in one host's data they are refused" in README
+
+
+def test_each_role_passes_its_own_settings_as_data_defaults():
+    modules = role_modules()
+    for role, settings in NODE_ROLES.items():
+        assert modules[role].DEFAULTS == settings.defaults() != {}, role
+    # The addons role applies every cluster role's add-on, so it carries all their keys.
+    cluster_defaults = {key: value for settings in CLUSTER_ROLES.values() for key, value in settings.defaults().items()}
+    assert modules["addons"].DEFAULTS == cluster_defaults != {}
+    # Any other role has no keys of its own, and the README says what it follows instead.
+    for name in set(modules) - set(NODE_ROLES) - {"addons"}:
+        assert modules[name].DEFAULTS == {}, name
+        assert name in docs.ROLES_WITHOUT_KEYS, f"role {name} has no keys; say in the README what it follows"
+
+
+def test_the_kubelet_role_is_documented():
+    assert "- **kubelet** (" in README

@@ -40,13 +40,20 @@ def test_bad_role_value_names_the_host_and_key():
 
 
 def test_wrong_type_for_a_role_key():
+    # Set in `all` data, so reported once for every host, and with what to write instead.
     found = problems(inventory(all_data={"hosts_set_hostname": "sometimes"}))
-    assert {"hosts.controlplane.hosts_set_hostname", "hosts.node01.hosts_set_hostname"} <= set(found)
+    assert set(found) == {"hosts_set_hostname"}
+    assert "write True or False (unquoted), e.g. hosts_set_hostname = True" in found["hosts_set_hostname"].message
+
+
+def test_wrong_type_for_a_role_key_in_one_hosts_data():
+    found = problems(inventory(node01_data={"hosts_set_hostname": "sometimes"}))
+    assert set(found) == {"hosts.node01.hosts_set_hostname"}
 
 
 def test_a_mistyped_role_key_gets_a_suggestion():
     found = problems(inventory(all_data={"hosts_extra_entrys": {}}))
-    problem = found["hosts.controlplane.hosts_extra_entrys"]
+    problem = found["hosts_extra_entrys"]
     assert "did you mean hosts_extra_entries?" in problem.message
 
 
