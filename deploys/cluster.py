@@ -3,15 +3,16 @@
     pyinfra inventories/local.py deploys/cluster.py
 """
 
+from kubewire.roles.addons import addons
+from kubewire.roles.cni import cni
+from kubewire.roles.firewall import firewall
+from kubewire.roles.hosts import hosts
+from kubewire.roles.kubelet import kubelet
+from kubewire.roles.prereqs import prereqs
+
 from kubewire.connection import disable_nagle
 from kubewire.identity import check_node_identities
 from kubewire.inventory import cluster_spec
-from roles.addons import addons
-from roles.cni import cni
-from roles.firewall import firewall
-from roles.hosts import hosts
-from roles.kubelet import kubelet
-from roles.prereqs import prereqs
 
 disable_nagle()  # small remote commands no longer wait on delayed ACKs
 # Parsed and validated once, before any fact is read or anything changes (exit 2 on errors).

@@ -137,6 +137,7 @@ def cni_probes(settings: CniSettings, wanted: dict[str, str]) -> tuple[tuple[str
                         f"{bin_dir}/weave-ipam {bin_dir}/weave-plugin-* {WEAVE_DB_DIR}"),
         ("containerd", "containerd --version"),
         ("containerd imports", f"grep -E '^imports' {CONTAINERD_CONFIG}"),
+        (CONTAINERD_DROPIN, file_digest_probe(CONTAINERD_DROPIN)),
     )
 
 

@@ -1,6 +1,7 @@
 """The prereqs role's results on every node: packages, modules, sysctls (live and persisted), swap."""
 
-from roles.prereqs import BASE_PACKAGES, BASE_SYSCTLS, MODULES_FILE, PROXY_MODE_MODULES, SYSCTL_FILE
+from kubewire.roles.prereqs import BASE_PACKAGES, BASE_SYSCTLS, MODULES_FILE, PROXY_MODE_MODULES, SYSCTL_FILE
+
 from tests.hosts.test_nodes import check_each
 
 

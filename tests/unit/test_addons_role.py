@@ -3,6 +3,7 @@
 import hashlib
 
 import pytest
+from kubewire.roles.addons import MANIFESTS_DIR, addons
 from pyinfra.api import Config, Inventory, State
 from pyinfra.api.connect import connect_all
 from pyinfra.api.deploy import add_deploy
@@ -10,7 +11,6 @@ from pyinfra.api.operations import run_ops
 
 from kubewire.manifests import ADDONS, render_addon
 from kubewire.spec import HostInput, parse_cluster
-from roles.addons import MANIFESTS_DIR, addons
 from tests.unit.plan import LAB_SETTINGS, fake_host, plan
 
 ADMIN_CONF = "/etc/kubernetes/admin.conf"

@@ -9,11 +9,11 @@ import tarfile
 import threading
 
 import pytest
+from kubewire.roles import cni as cni_role
 
 from kubewire.cni_plugins import PluginsTarballError, download, plugin_digests
 from kubewire.facts import sha256
 from kubewire.settings import CniSettings
-from roles import cni as cni_role
 from tests.unit.plan import fake_host, plan, probes_answer
 
 PLUGINS = ("bridge", "host-local", "loopback", "portmap")
@@ -49,12 +49,18 @@ def converged(tarball, files_for_host=None, **changes) -> dict:
     state.update({"routes": [], "routes unit": "enabled", "masquerade unit": "enabled",
                   "masquerade live": live.group(1) if live else "",
                   "masquerade listing": "f" * 64, "masquerade loaded": "f" * 64,
-                  "containerd": "", "containerd imports": ""})
+                  "containerd": "", "containerd imports": "", cni_role.CONTAINERD_DROPIN: "",
+                  cni_role.LEGACY_LOOPBACK: "", "weave links": [], "weave iptables": [], "weave files": []})
     state.update(changes)
     return state
 
 
 def plan_cni(tarball, state_for, settings=None, **data):
+    """The controlplane's planned commands in a two-node cluster (see `plan_both`)."""
+    return plan_both(tarball, state_for, settings, **data)["controlplane"]
+
+
+def plan_both(tarball, state_for, settings=None, **data):
     """Plan for a two-node cluster; `state_for(files)` gives the probe answers from the role's own files."""
     files = {}
 
@@ -66,7 +72,7 @@ def plan_cni(tarball, state_for, settings=None, **data):
     plan(nodes[:1], nodes[1:], capture, settings)
     answered = [fake_host(*CP, probes_answer(state_for(files["@fake/controlplane"])), **tarball_data(tarball, **data)),
                 fake_host(*W1, probes_answer(state_for(files["@fake/node01"])), **tarball_data(tarball, **data))]
-    return plan(answered[:1], answered[1:], cni_role.cni, settings)["controlplane"]
+    return plan(answered[:1], answered[1:], cni_role.cni, settings)
 
 
 def live_routes():
@@ -175,36 +181,22 @@ def test_package_source_installs_the_package_and_links_its_plugins(tarball):
 
 # -- pod egress, Weave's state, the legacy loopback config, odd values -----------------------
 
-@pytest.fixture
-def uploads_shown(monkeypatch):
-    """Planned uploads print as 'UPLOAD <dest>' plus the uploaded text, so tests read what is written."""
-    from pyinfra.api.command import FileUploadCommand
-
-    def shown(command):
-        text = command.src.getvalue() if hasattr(command.src, "getvalue") else f"<file {command.src}>"
-        return f"UPLOAD {command.dest}\n{text}"
-    monkeypatch.setattr(FileUploadCommand, "__repr__", shown)
-
-
-def uploaded(commands, dest) -> str:
-    return next(c for c in commands if c.startswith(f"UPLOAD {dest}\n")).split("\n", 1)[1]
-
-
-def test_a_fresh_node_gets_the_masquerade_table_loaded_and_restored_at_boot(tarball, uploads_shown):
+def test_a_fresh_node_gets_the_masquerade_table_loaded_and_restored_at_boot(tarball):
     def fresh(files):
-        state = converged(tarball, routes=live_routes())
+        state = converged(tarball, routes=live_routes(), **{path: "" for path in files})  # none written yet
         state.update({"masquerade unit": "", "masquerade listing": sha256(""), "masquerade loaded": ""})
         return state
-    commands = plan_cni(tarball, fresh)
-    rules = uploaded(commands, cni_role.MASQUERADE_RULES)
+    result = plan_both(tarball, fresh)
+    commands = result["controlplane"]
+    rules = result.uploaded("controlplane", cni_role.MASQUERADE_RULES)
     assert "ip saddr 10.244.0.0/16 ip daddr 10.244.0.0/16 return" in rules  # pod to pod keeps addresses
     assert "ip saddr 10.244.0.0/16 ip daddr != 224.0.0.0/4 masquerade" in rules
     assert "hook postrouting priority srcnat" in rules and "table ip kubewire_cni {" in rules
-    unit = uploaded(commands, cni_role.MASQUERADE_UNIT_FILE)
+    unit = result.uploaded("controlplane", cni_role.MASQUERADE_UNIT_FILE)
     assert "ExecStart=/usr/sbin/nft -f /etc/kubewire/pod-masquerade.nft" in unit and "WantedBy=sysinit.target" in unit
     assert any("systemctl enable kubewire-pod-masquerade.service" in c for c in commands)
     load = commands.index("/usr/sbin/nft -f /etc/kubewire/pod-masquerade.nft")
-    assert commands.index(next(c for c in commands if c.startswith(f"UPLOAD {cni_role.MASQUERADE_RULES}"))) < load
+    assert commands.index(f"upload {cni_role.MASQUERADE_RULES}") < load
 
 
 def test_a_masquerade_table_changed_by_hand_is_loaded_again(tarball):
@@ -346,56 +338,3 @@ def test_the_probes_work_with_spaces_in_the_directories(tmp_path):
     run = lambda name: subprocess.run(["sh", "-c", probes[name]], capture_output=True, text=True).stdout  # noqa: E731
     assert run("plugins") == f"{hashlib.sha256(b'x').hexdigest()}  bridge\n"
     assert run("conf files") == "a b.conflist\n"
-
-
-# -- the operations, from data: facts in, commands (or the noop) out -------------------------
-
-OPERATION_CASES = [
-    ("cni_configs_moved_aside", {"conf_dir": "/etc/cni/net.d", "config_names": ["10-kubewire.conflist", "README"],
-                                 "active": "10-kubewire.conflist"},
-     "noop: nothing in /etc/cni/net.d sorts before 10-kubewire.conflist"),
-    ("cni_configs_moved_aside", {"conf_dir": "/etc/cni/net.d", "config_names": ["05-x.json", "10-weave.conflist"],
-                                 "active": "10-weave.conflist"},
-     ["mkdir -p -- /etc/cni/net.d/kubewire-disabled",
-      "mv --backup=numbered -- /etc/cni/net.d/05-x.json /etc/cni/net.d/kubewire-disabled/05-x.json"]),
-    ("pod_routes_applied", {"script": "/etc/kubewire/pod-routes.sh", "live": {"a via b"}, "wanted": {"a via b"}},
-     "noop: 1 pod routes are in place"),
-    ("pod_routes_applied", {"script": "/etc/kubewire/pod-routes.sh", "live": set(), "wanted": {"a via b"}},
-     ["/bin/sh /etc/kubewire/pod-routes.sh"]),
-    ("nft_table_loaded", {"table": "ip t", "rules_file": "/r.nft", "loaded_file": "/r.loaded", "wanted_digest": "d",
-                          "live_digest": "d", "live_listing": "l", "loaded_listing": "l"},
-     "noop: nftables table ip t is loaded from /r.nft"),
-    ("nft_table_loaded", {"table": "ip t", "rules_file": "/r.nft", "loaded_file": "/r.loaded", "wanted_digest": "d",
-                          "live_digest": "old", "live_listing": "l", "loaded_listing": "l"},
-     ["/usr/sbin/nft -f /r.nft", "/usr/sbin/nft list table ip t | sha256sum | cut -d' ' -f1 > /r.loaded"]),
-    ("nft_table_removed", {"table": "ip t", "present": False}, "noop: no nftables table ip t"),
-    ("nft_table_removed", {"table": "ip t", "present": True}, ["/usr/sbin/nft delete table ip t"]),
-    ("cni_plugins_unpacked", {"tarball": "/c/p.tgz", "sha256": "ab", "bin_dir": "/b", "stale": []},
-     "noop: every CNI plugin in /b matches the tarball"),
-    ("cni_plugins_linked", {"source_dir": "/usr/lib/cni", "bin_dir": "/b", "linked": True},
-     "noop: the plugins in /usr/lib/cni are linked into /b"),
-    ("weave_node_state_removed", {"links": [], "iptables": {}, "paths": []}, "noop: no Weave Net state on the node"),
-]
-
-
-class RecordingHost:
-    """Stands in for pyinfra's host while an operation's generator runs: records its noop."""
-
-    def __init__(self):
-        self.noops = []
-
-    def noop(self, description):
-        self.noops.append(f"noop: {description}")
-
-
-@pytest.mark.parametrize("name, facts, expected", OPERATION_CASES,
-                         ids=[f"{case[0]}-{i}" for i, case in enumerate(OPERATION_CASES)])
-def test_operation_from_facts(name, facts, expected):
-    from pyinfra.context import ctx_host
-
-    from kubewire import operations
-
-    recorder = RecordingHost()
-    with ctx_host.use(recorder):
-        commands = [str(command) for command in getattr(operations, name)._inner(**facts)]
-    assert (recorder.noops[0] if recorder.noops and not commands else commands) == expected

@@ -6,6 +6,7 @@ import stat
 
 import pytest
 from click.testing import CliRunner
+from kubewire.roles.addons import addons
 
 from kubewire.cli import main
 from kubewire.manifests import (
@@ -20,7 +21,6 @@ from kubewire.manifests import (
 )
 from kubewire.spec import SUPPORTED_K8S_MINORS, HostInput, SpecError, parse_cluster
 from kubewire.versions import WEAVE_VERSION
-from roles.addons import addons
 from tests.unit.plan import fake_host, plan
 
 WEAVE = next(addon for addon in ADDONS if addon.name == "weave")
