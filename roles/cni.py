@@ -132,7 +132,7 @@ def cni_probes(settings: CniSettings, wanted: dict[str, str]) -> tuple[tuple[str
         ("masquerade unit", f"systemctl is-enabled {MASQUERADE_UNIT}"),
         ("weave links", f"for l in {' '.join(WEAVE_LINKS)}; do test -e /sys/class/net/$l && echo $l; done"),
         ("weave iptables", f"for t in {' '.join(IPTABLES_TABLES)}; do iptables-save -t $t | "
-                           "grep -E '^[*]|^:WEAVE[ -]|^-A [^ ]+ .*(-j WEAVE|-[io] weave)( |$)'; done"),
+                           "grep -E '^[*]|^:WEAVE[ -]|^-A [^ ]+ .*(-j WEAVE(-[^ ]+)?|-[io] weave)( |$)'; done"),
         ("weave files", f"ls -1d -- {conf_dir}/{WEAVE_CONFLIST} {conf_dir}/10-weave.conf {bin_dir}/weave-net "
                         f"{bin_dir}/weave-ipam {bin_dir}/weave-plugin-* {WEAVE_DB_DIR}"),
         ("containerd", "containerd --version"),

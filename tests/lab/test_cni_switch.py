@@ -3,6 +3,7 @@ ports follow, a config that would win over Weave's is moved aside, Weave's node 
 removed on the way back (and only Weave's), and re-runs change nothing."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -58,13 +59,14 @@ echo keep > {BIN_DIR}/weaver-keep
 
 
 def weave_state(host) -> dict:
+    """What of Weave's is on the node: its links, chains (WEAVE, WEAVE-*), rules pointing at them or
+    at its bridge, and files."""
     links = host.run("ip -o link show").stdout
+    saved = host.run("iptables-save").stdout.splitlines()
     return {
         "links": sorted(name for name in WEAVE_LINKS if f" {name}:" in links or f" {name}@" in links),
-        "chains": sorted(line.split()[0][1:] for line in host.run("iptables-save").stdout.splitlines()
-                         if line.startswith(":WEAVE")),
-        "rules": [line for line in host.run("iptables-save").stdout.splitlines()
-                  if line.startswith("-A") and ("WEAVE" in line or "weave " in line)],
+        "chains": sorted(line.split()[0][1:] for line in saved if re.match(r":WEAVE(-\S+)? ", line)),
+        "rules": [line for line in saved if re.match(r"-A .*(-j WEAVE(-\S+)?|-[io] weave)( |$)", line)],
         "files": sorted(path for path in WEAVE_FILES if host.run(f"test -e {path} || test -L {path}").rc == 0),
     }
 

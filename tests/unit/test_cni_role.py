@@ -242,6 +242,7 @@ COMMIT
 -A FORWARD -i weave ! -o weave -j ACCEPT
 -A FORWARD -o weave0 -j ACCEPT
 -A FORWARD -j KUBE-FORWARD
+-A INPUT -j WEAVE-NPC
 COMMIT
 """
 
@@ -266,7 +267,7 @@ def test_the_probe_finds_weaves_chains_and_the_rules_pointing_at_them_and_nothin
     assert set(found["filter"]["chains"]) == {"WEAVE-NPC"}
     assert set(found["filter"]["rules"]) == {
         "-A FORWARD -o weave -m comment --comment \"NOTE: this must go before '-j KUBE-FORWARD'\" -j WEAVE-NPC",
-        "-A FORWARD -i weave ! -o weave -j ACCEPT"}
+        "-A FORWARD -i weave ! -o weave -j ACCEPT", "-A INPUT -j WEAVE-NPC"}
 
 
 def test_switching_to_bridge_removes_weaves_node_state(tarball):
