@@ -73,7 +73,6 @@ DEBIAN_PLUGINS_DIR = "/usr/lib/cni"
 WEAVE_CONFLIST = "10-weave.conflist"
 WEAVE_LINKS = ("weave", "datapath", "vethwe-bridge", "vethwe-datapath", "vethwe-pcap", "vxlan-6784")
 WEAVE_DB_DIR = "/var/lib/weave"
-IPTABLES_TABLES = ("filter", "nat", "mangle", "raw")
 
 
 class CniError(PyinfraError):
@@ -131,8 +130,8 @@ def cni_probes(settings: CniSettings, wanted: dict[str, str]) -> tuple[tuple[str
         ("masquerade loaded", f"cat {MASQUERADE_LOADED}"),
         ("masquerade unit", f"systemctl is-enabled {MASQUERADE_UNIT}"),
         ("weave links", f"for l in {' '.join(WEAVE_LINKS)}; do test -e /sys/class/net/$l && echo $l; done"),
-        ("weave iptables", f"for t in {' '.join(IPTABLES_TABLES)}; do iptables-save -t $t | "
-                           "grep -E '^[*]|^:WEAVE[ -]|^-A [^ ]+ .*(-j WEAVE(-[^ ]+)?|-[io] weave)( |$)'; done"),
+        ("weave iptables", "iptables-save | "
+                           "grep -E '^[*]|^:WEAVE[ -]|^-A [^ ]+ .*(-j WEAVE(-[^ ]+)?|-[io] weave)( |$)'"),
         ("weave files", f"ls -1d -- {conf_dir}/{WEAVE_CONFLIST} {conf_dir}/10-weave.conf {bin_dir}/weave-net "
                         f"{bin_dir}/weave-ipam {bin_dir}/weave-plugin-* {WEAVE_DB_DIR}"),
         ("containerd", "containerd --version"),
