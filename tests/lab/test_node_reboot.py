@@ -1,9 +1,8 @@
 """A node that reboots (fresh kernel network state, its disk kept) comes back with its
 sysctls, module list, firewall and pod routes, without running the deploy again."""
 
-from kubewire.roles.prereqs import BASE_SYSCTLS, MODULES_FILE
-
 from kubewire import lab
+from kubewire.roles.prereqs import BASE_SYSCTLS, MODULES_FILE
 from tests.conftest import run_deploy
 from tests.hosts.netcheck import listeners, tcp_reachable
 

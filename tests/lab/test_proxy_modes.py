@@ -2,7 +2,6 @@
 iptables, the module list follows; re-runs change nothing."""
 
 from kubewire.roles.prereqs import MODULES_FILE
-
 from tests.lab.test_cni_switch import deploy
 
 

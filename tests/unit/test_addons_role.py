@@ -3,13 +3,13 @@
 import hashlib
 
 import pytest
-from kubewire.roles.addons import MANIFESTS_DIR, addons
 from pyinfra.api import Config, Inventory, State
 from pyinfra.api.connect import connect_all
 from pyinfra.api.deploy import add_deploy
 from pyinfra.api.operations import run_ops
 
 from kubewire.manifests import ADDONS, render_addon
+from kubewire.roles.addons import MANIFESTS_DIR, addons
 from kubewire.spec import HostInput, parse_cluster
 from tests.unit.plan import LAB_SETTINGS, fake_host, plan
 

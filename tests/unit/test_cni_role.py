@@ -9,10 +9,10 @@ import tarfile
 import threading
 
 import pytest
-from kubewire.roles import cni as cni_role
 
 from kubewire.cni_plugins import PluginsTarballError, download, plugin_digests
 from kubewire.facts import sha256
+from kubewire.roles import cni as cni_role
 from kubewire.settings import CniSettings
 from tests.unit.plan import fake_host, plan, probes_answer
 

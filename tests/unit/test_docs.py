@@ -6,7 +6,6 @@ import re
 from pathlib import Path
 
 import kubewire.roles as roles
-
 from kubewire.spec import CLUSTER_KEYS, CLUSTER_ROLES, HOST_KEYS, NODE_ROLES
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()

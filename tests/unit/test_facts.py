@@ -5,9 +5,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from kubewire.roles.hosts import hosts
 
 from kubewire.facts import Probes, UnknownProbe, first_line, lines
+from kubewire.roles.hosts import hosts
 from tests.unit.plan import fake_host, plan, probes_answer
 
 CASES = sorted((Path(__file__).parent / "facts" / "probes").glob("*.json"))

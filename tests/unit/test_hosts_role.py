@@ -1,8 +1,7 @@
 """The hosts role, planned against the @fake connector and rendered on the controller."""
 
-from kubewire.roles.hosts import hosts
-
 from kubewire.facts import sha256
+from kubewire.roles.hosts import hosts
 from kubewire.spec import HostInput, parse_cluster
 from kubewire.templates import render
 from tests.unit.plan import fake_host, plan, probes_answer

@@ -1,10 +1,10 @@
 """The kubelet role against the @fake connector: DNS settings made to match the spec, only where a kubelet is."""
 
 import yaml
-from kubewire.roles.kubelet import KUBELET_CONFIG, kubelet
 
 from kubewire.manifests import kubelet_dns_settings
 from kubewire.operations import with_settings
+from kubewire.roles.kubelet import KUBELET_CONFIG, kubelet
 from kubewire.spec import HostInput, parse_cluster
 from tests.unit.plan import fake_host, plan
 

@@ -4,6 +4,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
+from kubewire.facts import Probes, lines, sha256
+from kubewire.operations import live_sysctls, same_sysctl_value
 from kubewire.roles.prereqs import (
     BASE_PACKAGES,
     BASE_SYSCTLS,
@@ -12,9 +15,6 @@ from kubewire.roles.prereqs import (
     prereqs,
     sysctl_probe,
 )
-
-from kubewire.facts import Probes, lines, sha256
-from kubewire.operations import live_sysctls, same_sysctl_value
 from kubewire.templates import render
 from tests.unit.plan import fake_host, plan, probes_answer
 

@@ -6,7 +6,6 @@ import stat
 
 import pytest
 from click.testing import CliRunner
-from kubewire.roles.addons import addons
 
 from kubewire.cli import main
 from kubewire.manifests import (
@@ -19,6 +18,7 @@ from kubewire.manifests import (
     schema_problems,
     write_manifests,
 )
+from kubewire.roles.addons import addons
 from kubewire.spec import SUPPORTED_K8S_MINORS, HostInput, SpecError, parse_cluster
 from kubewire.versions import WEAVE_VERSION
 from tests.unit.plan import fake_host, plan
