@@ -6,8 +6,8 @@ import json
 from ipaddress import IPv4Address
 
 import pytest
-from kubewire.roles.cni import LEGACY_LOOPBACK_SHA256
 
+from kubewire.roles.cni import LEGACY_LOOPBACK_SHA256
 from tests.hosts.checks import check_each
 from tests.hosts.cni_runtime import Pod
 from tests.hosts.netcheck import LISTEN_SECONDS
