@@ -357,8 +357,11 @@ class CniSettings(RoleSettings):
         'with `tarball`: its sha256, checked on the controller and on the node before unpacking'))
     bridge: str = Field("cni0", description='the Linux bridge the bridge plugin puts pods on')
     network_name: CniNetworkName = Field("kubewire", description="the CNI network's name")
-    mtu: Mtu = Field(None, json_schema_extra=readme_default("the node interface's"), description=(
-        "the pods' interface MTU"))
+    # The bridge plugin's "mtu" is optional and only passed on when given
+    # (containernetworking/plugins pkg/ip/link_linux.go): unset, a veth gets the kernel's 1500.
+    mtu: Mtu = Field(None, json_schema_extra=readme_default("the kernel's for a veth (1500), whatever the node "
+                     "interface's"), description=(
+        "the pods' interface MTU (and `cni0`'s); set it below the node network's MTU when that is smaller"))
     configure_containerd: bool = Field(True, description=(
         "write containerd's CNI `bin_dir(s)`/`conf_dir` when containerd is installed"))
 
