@@ -2,9 +2,9 @@
 
 A role's keys are prefixed with its name (`hosts_extra_entries`, `coredns_pods`, …). Here every
 key has its type, its default and its meaning: the field's description, the one place it is
-written (the README's key tables are generated from it: `python -m kubewire.docs`). The role
-module passes `Settings.defaults()` to `@deploy(data_defaults=...)` and reads the validated
-values from the spec (`spec.node(host.name).hosts.extra_entries`).
+written (the README's key tables are generated from it: `python -m kubewire.docs`). A role reads
+the validated values from the spec (`spec.node(host.name).hosts.extra_entries`), never from
+`host.data`, so no role passes `data_defaults`: the fields' defaults are the only ones.
 
 Node roles hang off each `NodeSpec` and may differ per group or host; cluster roles hang off
 the `ClusterSpec`, have one value for the whole cluster and are refused in host data.
@@ -79,11 +79,6 @@ class RoleSettings(BaseModel):
     @classmethod
     def keys(cls) -> list[str]:
         return [field.alias or name for name, field in cls.model_fields.items()]
-
-    @classmethod
-    def defaults(cls) -> dict[str, Any]:
-        """The data keys and their defaults, for `@deploy(data_defaults=...)`."""
-        return cls().model_dump(by_alias=True)
 
 
 class HostsSettings(RoleSettings):

@@ -18,11 +18,8 @@ from pyinfra.operations import files, server
 
 from kubewire.inventory import cluster_spec
 from kubewire.manifests import FIELD_MANAGER, Manifest, ManifestError, render_all
-from kubewire.spec import CLUSTER_ROLES, ClusterSpec
+from kubewire.spec import ClusterSpec
 
-# Every cluster-wide role's keys (addons_, kube_proxy_, coredns_, weave_, ingress_): each add-on's
-# settings come with the add-ons this role applies.
-DEFAULTS = {key: value for settings in CLUSTER_ROLES.values() for key, value in settings.defaults().items()}
 # Where the applied manifests are kept on the node: an upload that changes nothing applies nothing.
 MANIFESTS_DIR = "/etc/kubewire/addons"
 MANIFEST_ERROR_EXIT = 1
@@ -82,7 +79,7 @@ def apply_manifest(manifest: Manifest, kubeconfig: str) -> None:
     )
 
 
-@deploy("Cluster add-ons", data_defaults=DEFAULTS)
+@deploy("Cluster add-ons")
 def addons() -> None:
     spec = cluster_spec()
     if host.name != spec.controlplane[0].host:

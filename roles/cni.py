@@ -37,8 +37,6 @@ from kubewire.operations import (
 from kubewire.settings import CniSettings
 from kubewire.templates import render
 
-DEFAULTS = CniSettings.defaults()
-
 CONFLIST = "10-kubewire.conflist"
 UPLOAD_DIR = "/var/cache/kubewire"
 # Pod routes carry this routing protocol number, named in /etc/iproute2/rt_protos.d.
@@ -140,7 +138,7 @@ def cni_probes(settings: CniSettings, wanted: dict[str, str]) -> tuple[tuple[str
     )
 
 
-@deploy("CNI", data_defaults=DEFAULTS)
+@deploy("CNI")
 def cni() -> None:
     spec = cluster_spec()
     settings = spec.node(host.name).cni

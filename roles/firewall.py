@@ -17,10 +17,7 @@ from kubewire.facts import Probes, file_digest_probe, first_line, sha256
 from kubewire.inventory import cluster_spec
 from kubewire.operations import put_if_changed
 from kubewire.ports import required_ports
-from kubewire.settings import FirewallSettings
 from kubewire.templates import render
-
-DEFAULTS = FirewallSettings.defaults()
 
 NFT = "/usr/sbin/nft"
 RULES_FILE = "/etc/kubewire/firewall.nft"
@@ -52,7 +49,7 @@ def firewall_files(node_name: str) -> tuple[str, str, str]:
     return rules, rules_digest, unit
 
 
-@deploy("Firewall", data_defaults=DEFAULTS)
+@deploy("Firewall")
 def firewall() -> None:
     settings = cluster_spec().node(host.name).firewall
     probed = host.get_fact(Probes, probes=(
