@@ -9,12 +9,17 @@ run before anything is applied, naming the object and the field.
 
 kubeadm's own configuration kinds have no schema in kubernetes-validate, so
 `kubeadm-config.yaml` gets semantic checks only.
+
+A Secret (Weave's password) is kept out of every file: it is its own `Manifest` with
+`secret=True`, which `kubewire render` does not write and the addons role pipes to kubectl on
+stdin, so no diff, log or file on the controller ever holds it.
 """
 
 from __future__ import annotations
 
 import base64
-import os
+import hashlib
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from importlib.metadata import version
@@ -60,7 +65,12 @@ PORTS = {
     "ingress_nginx_health": 10254,
 }
 API_SERVER_PORT = 6443
-WEAVE_PASSWORD_SECRET = "Secret kube-system/weave-passwd"
+WEAVE_SECRET_NAME = "weave-passwd"  # the name and key upstream's Weave docs use
+WEAVE_PASSWORD_SECRET = f"Secret kube-system/{WEAVE_SECRET_NAME}"
+# On each Secret kubewire applies: a slow, salted hash of the object, so a re-run can tell the
+# Secret in the cluster is current without reading it (what a re-run prints holds no fast hash
+# of a password either).
+SECRET_FINGERPRINT = "kubewire/fingerprint"
 DEFAULT_CLASS_ANNOTATION = "ingressclass.kubernetes.io/is-default-class"
 # kubeadm's configuration API: v1beta4 from Kubernetes 1.31, v1beta3 before.
 KUBEADM_V1BETA4_MINOR = 31
@@ -262,6 +272,10 @@ def _no_context(spec: ClusterSpec) -> dict[str, Any]:
     return {}
 
 
+def _no_secrets(spec: ClusterSpec) -> list[dict]:
+    return []
+
+
 @dataclass(frozen=True)
 class Addon:
     name: str  # template folder, output file and label value: "kube-proxy"
@@ -273,6 +287,8 @@ class Addon:
     switch: str = ""
     # More template variables.
     context: Callable[[ClusterSpec], dict[str, Any]] = _no_context
+    # Secrets it needs, kept out of its manifest file (see the module docstring).
+    secrets: Callable[[ClusterSpec], list[dict]] = _no_secrets
     # Resource types to delete with the add-on even when its render holds none (an optional Secret).
     also_deletes: tuple[str, ...] = ()
 
@@ -310,12 +326,21 @@ def weave_password(path: str) -> SecretBytes:
 
 
 def _weave_context(spec: ClusterSpec) -> dict[str, Any]:
-    """Images, CNI directories and the password (read only when Weave is the cluster's CNI)."""
+    """Images, CNI directories, and whether the pods read a password from the Secret."""
     settings, cni = spec.weave, spec.nodes[0].cni  # the CNI directories are the same on every node (spec check)
-    password = weave_password(settings.password_file) if settings.password_file and spec.cni_plugin == "weave" else None
     return {"npc_image": weave_images(settings.image_repo, settings.image_tag)[1],
             "cni_bin_dir": cni.bin_dir, "cni_conf_dir": cni.conf_dir,
-            "password_b64": base64.b64encode(password.get_secret_value()).decode() if password else None}
+            "password_secret": WEAVE_SECRET_NAME if settings.password_file else None}
+
+
+def _weave_secrets(spec: ClusterSpec) -> list[dict]:
+    """The Secret weave-passwd, from weave_password_file (read only when Weave is the cluster's CNI)."""
+    if not spec.weave.password_file:
+        return []
+    password = weave_password(spec.weave.password_file).get_secret_value()
+    return [{"apiVersion": "v1", "kind": "Secret",
+             "metadata": {"name": WEAVE_SECRET_NAME, "namespace": "kube-system"},
+             "type": "Opaque", "data": {WEAVE_SECRET_NAME: base64.b64encode(password).decode()}}]
 
 
 def _ingress_addon(name: str, controller: str, image: str) -> Addon:
@@ -330,7 +355,7 @@ ADDONS = (
     Addon("coredns", "coredns", lambda spec: coredns_image(spec.minor), _coredns_checks),
     Addon("weave", "weave", lambda spec: weave_images(spec.weave.image_repo, spec.weave.image_tag)[0], _weave_checks,
           is_enabled=lambda spec: spec.cni_plugin == "weave", switch="cni_plugin", context=_weave_context,
-          also_deletes=("secret",)),
+          secrets=_weave_secrets, also_deletes=("secret",)),
     _ingress_addon("nginx-ingress", "nginx-inc", NGINX_INC_INGRESS_IMAGE),
     _ingress_addon("ingress-nginx", "ingress-nginx", INGRESS_NGINX_IMAGE),
 )
@@ -343,14 +368,18 @@ class Manifest:
     objects: tuple[dict, ...] = field(repr=False)
     text: str = field(repr=False)
     addon: Addon | None = None
+    # Holds Secrets: never written to a file or uploaded, only piped to kubectl.
+    secret: bool = False
 
     @property
     def filename(self) -> str:
         return f"{self.name}.yaml"
 
     @property
-    def has_secret(self) -> bool:
-        return any(obj.get("kind") == "Secret" for obj in self.objects)
+    def fingerprints(self) -> dict[str, str]:
+        """Each object's SECRET_FINGERPRINT annotation, by namespace/name: {"kube-system/weave-passwd": "…"}."""
+        return {f"{obj['metadata']['namespace']}/{obj['metadata']['name']}":
+                obj["metadata"]["annotations"][SECRET_FINGERPRINT] for obj in self.objects}
 
     @property
     def resource_types(self) -> list[str]:
@@ -409,6 +438,28 @@ def render_addon(spec: ClusterSpec, addon: Addon) -> Manifest:
     return Manifest(addon.name, tuple(objects), _dump(objects, addon.name), addon)
 
 
+def fingerprint(obj: dict, spec: ClusterSpec) -> str:
+    """scrypt (RFC 7914, Python's hashlib) of the object, salted with the cluster's name: slow to guess from."""
+    content = json.dumps(obj, sort_keys=True).encode()
+    salt = f"kubewire {spec.cluster_name} {object_name(obj)}".encode()
+    return hashlib.scrypt(content, salt=salt, n=2**14, r=8, p=1, dklen=32).hex()
+
+
+def _fingerprinted(obj: dict, spec: ClusterSpec) -> dict:
+    metadata = obj["metadata"]
+    metadata["annotations"] = {**metadata.get("annotations", {}), SECRET_FINGERPRINT: fingerprint(obj, spec)}
+    return obj
+
+
+def render_secrets(spec: ClusterSpec, addon: Addon) -> Manifest | None:
+    """The add-on's Secrets (labelled like its other objects, and fingerprinted), or None."""
+    objects = [_fingerprinted(_labelled(obj, addon), spec) for obj in addon.secrets(spec)]
+    if not objects:
+        return None
+    return Manifest(f"{addon.name}-secrets", tuple(objects), yaml.dump_all(objects, sort_keys=False,
+                                                                           explicit_start=True), addon, secret=True)
+
+
 def render_kubeadm_config(spec: ClusterSpec) -> Manifest:
     text = render("kube-proxy", f"{KUBEADM_CONFIG}.yaml.j2", spec=spec, kubeadm_api=kubeadm_api(spec),
                   kubernetes_release=kubernetes_release(spec.kubernetes_version))
@@ -462,7 +513,7 @@ def manifest_problems(spec: ClusterSpec, manifest: Manifest) -> list[ManifestPro
     if manifest.addon is None:
         return _kubeadm_checks(spec, list(manifest.objects))
     problems = [problem for obj in manifest.objects for problem in schema_problems(obj, spec.kubernetes_version)]
-    return problems + manifest.addon.checks(spec, list(manifest.objects))
+    return problems if manifest.secret else problems + manifest.addon.checks(spec, list(manifest.objects))
 
 
 def render_all(spec: ClusterSpec) -> list[Manifest]:
@@ -472,7 +523,12 @@ def render_all(spec: ClusterSpec) -> list[Manifest]:
 
     Raises ManifestError listing every problem, so nothing is applied from a bad render."""
     addons = sorted(ADDONS, key=lambda addon: addon.enabled(spec))
-    manifests = [render_addon(spec, addon) for addon in addons] + [render_kubeadm_config(spec)]
+    manifests = []
+    for addon in addons:
+        # An enabled add-on's Secrets come first: its pods read them when they start.
+        secrets = render_secrets(spec, addon) if addon.enabled(spec) else None
+        manifests += [secrets, render_addon(spec, addon)] if secrets else [render_addon(spec, addon)]
+    manifests.append(render_kubeadm_config(spec))
     problems = [problem for manifest in manifests for problem in manifest_problems(spec, manifest)]
     if problems:
         raise ManifestError(problems)
@@ -481,28 +537,24 @@ def render_all(spec: ClusterSpec) -> list[Manifest]:
 
 def write_manifests(manifests: list[Manifest], spec: ClusterSpec, out: Path) -> list[str]:
     """Write each enabled add-on's file (and kubeadm-config.yaml) into `out`; remove disabled ones'.
+    Secrets are not written: the password stays only in the file the user keeps it in.
 
     Returns a line per file, saying what was done."""
     out.mkdir(parents=True, exist_ok=True)
     done = []
     for manifest in manifests:
         path = out / manifest.filename
+        if manifest.secret:
+            done.extend(f"{object_name(obj)}: not written (it holds a password); the addons role applies it, or "
+                        f"create it yourself: kubectl create secret generic {obj['metadata']['name']} "
+                        f"--namespace={obj['metadata']['namespace']} --from-file={obj['metadata']['name']}=FILE "
+                        "(FILE without a trailing newline)" for obj in manifest.objects)
+            continue
         if manifest.addon is not None and not manifest.addon.enabled(spec):
             path.unlink(missing_ok=True)
             done.append(f"{manifest.addon.name}: disabled ({manifest.addon.switched_by}), {path} not written")
             continue
-        _write(path, manifest.text, private=manifest.has_secret)
-        done.append(f"{path}: {len(manifest.objects)} objects" + (" (holds a Secret: mode 0600)"
-                                                                  if manifest.has_secret else ""))
+        path.write_text(manifest.text)
+        done.append(f"{path}: {len(manifest.objects)} objects")
     return done
-
-
-def _write(path: Path, text: str, private: bool) -> None:
-    if not private:
-        path.write_text(text)
-        return
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(descriptor, 0o600)  # a file from an earlier render may be readable by others
-    with os.fdopen(descriptor, "w") as file:
-        file.write(text)
 

@@ -11,13 +11,13 @@ import sys
 from io import StringIO
 
 from pyinfra import host, logger
-from pyinfra.api import FactBase, deploy, operation
+from pyinfra.api import FactBase, QuoteString, StringCommand, deploy, operation
 from pyinfra.facts.files import File
 from pyinfra.facts.server import Which
 from pyinfra.operations import files, server
 
 from kubewire.inventory import cluster_spec
-from kubewire.manifests import FIELD_MANAGER, Manifest, ManifestError, render_all
+from kubewire.manifests import FIELD_MANAGER, SECRET_FINGERPRINT, Manifest, ManifestError, render_all
 from kubewire.spec import CLUSTER_ROLES, ClusterSpec
 
 # Every cluster-wide role's keys (addons_, kube_proxy_, coredns_, weave_, ingress_): each add-on's
@@ -50,6 +50,64 @@ def delete_labelled(kubeconfig: str, resource_types: list[str], selector: str):
            f"--selector={shlex.quote(selector)} --ignore-not-found")
 
 
+class SecretFingerprints(FactBase):
+    """The fingerprint annotation of each labelled Secret in the cluster: {"kube-system/weave-passwd": "…"}.
+    Only the annotation is read, never the Secret's data."""
+
+    def command(self, kubeconfig: str, selector: str) -> str:
+        template = ('{range .items[*]}{.metadata.namespace}/{.metadata.name} '
+                    f'{{.metadata.annotations.{SECRET_FINGERPRINT}}}{{"\\n"}}{{end}}')
+        return (f"kubectl --kubeconfig={shlex.quote(kubeconfig)} get secrets --all-namespaces "
+                f"--selector={shlex.quote(selector)} --output=jsonpath={shlex.quote(template)}")
+
+    def process(self, output: list[str]) -> dict[str, str]:
+        return dict(line.split(" ", 1) for line in output if " " in line.strip())
+
+    @staticmethod
+    def default() -> dict[str, str]:
+        return {}
+
+
+class ManifestsHoldingSecrets(FactBase):
+    """Manifests on the node that hold a Secret (an earlier kubewire put Weave's password there): names only."""
+
+    def command(self, directory: str) -> str:
+        return f"grep -l -x 'kind: Secret' {shlex.quote(directory)}/*.yaml 2>/dev/null || true"
+
+    def process(self, output: list[str]) -> list[str]:
+        return [line for line in output if line.strip()]
+
+    @staticmethod
+    def default() -> list[str]:
+        return []
+
+
+class _SecretStdin:
+    """A Secret manifest as a command's stdin; its repr (in pyinfra's debug dumps) shows nothing of it."""
+
+    def __init__(self, text: str):
+        self._text = text
+
+    def readlines(self) -> list[str]:
+        return self._text.splitlines(keepends=True)
+
+    def __repr__(self) -> str:
+        return "<Secret manifest, not shown>"
+
+
+@operation()
+def apply_secrets(manifest: Manifest, kubeconfig: str):
+    """Apply the manifest's Secrets from stdin (never a file, so never diffed or printed) when the
+    cluster's copies lack their current fingerprint."""
+    applied = host.get_fact(SecretFingerprints, kubeconfig=kubeconfig, selector=manifest.addon.selector)
+    if all(applied.get(name) == wanted for name, wanted in manifest.fingerprints.items()):
+        host.noop(f"{', '.join(manifest.fingerprints)} in the cluster is current")
+        return
+    yield StringCommand("kubectl", QuoteString(f"--kubeconfig={kubeconfig}"), "apply", "--server-side",
+                        QuoteString(f"--field-manager={FIELD_MANAGER}"), "--filename=-",
+                        _stdin=_SecretStdin(manifest.text))
+
+
 def validated_manifests(spec: ClusterSpec) -> list[Manifest]:
     """Render and validate on the controller; a problem stops the run before anything is applied."""
     try:
@@ -63,7 +121,7 @@ def has_cluster(kubeconfig: str) -> bool:
     return bool(host.get_fact(Which, command="kubectl")) and bool(host.get_fact(File, path=kubeconfig))
 
 
-def apply_manifest(manifest: Manifest, kubeconfig: str) -> None:
+def apply_manifest(manifest: Manifest, kubeconfig: str, holding_secrets: list[str]) -> None:
     path = f"{MANIFESTS_DIR}/{manifest.filename}"
     upload = files.put(
         name=f"Upload the {manifest.name} manifest",
@@ -72,6 +130,8 @@ def apply_manifest(manifest: Manifest, kubeconfig: str) -> None:
         user="root",
         group="root",
         mode="600",
+        # Replaced without reading it (no --diff of it) when an earlier kubewire left a Secret in it.
+        force=path in holding_secrets,
     )
     # A failed apply removes the upload, so the next run applies again.
     server.shell(
@@ -92,15 +152,19 @@ def addons() -> None:
         logger.warning(f"kubewire: {warning}")
     kubeconfig = spec.addons.kubeconfig
     if not has_cluster(kubeconfig):
-        names = ", ".join(manifest.name for manifest in manifests if manifest.addon.enabled(spec))
+        names = ", ".join(manifest.name for manifest in manifests
+                          if manifest.addon.enabled(spec) and not manifest.secret)
         logger.warning(f"{host.print_prefix}no Kubernetes cluster to apply {names} to (kubectl or {kubeconfig} "
                        "is missing here); they were rendered and validated only (see kubewire render)")
         return
     files.directory(name="Directory for the applied manifests", path=MANIFESTS_DIR,
                     user="root", group="root", mode="700")
+    holding_secrets = host.get_fact(ManifestsHoldingSecrets, directory=MANIFESTS_DIR)
     for manifest in manifests:
-        if manifest.addon.enabled(spec):
-            apply_manifest(manifest, kubeconfig)
+        if manifest.secret:
+            apply_secrets(name=f"Apply {manifest.name} (from stdin)", manifest=manifest, kubeconfig=kubeconfig)
+        elif manifest.addon.enabled(spec):
+            apply_manifest(manifest, kubeconfig, holding_secrets)
         else:
             delete_labelled(name=f"Remove {manifest.name} (disabled)", kubeconfig=kubeconfig,
                             resource_types=manifest.resource_types, selector=manifest.addon.selector)
