@@ -276,6 +276,10 @@ def _no_secrets(spec: ClusterSpec) -> list[dict]:
     return []
 
 
+def _no_namespace(spec: ClusterSpec) -> str | None:
+    return None
+
+
 @dataclass(frozen=True)
 class Addon:
     name: str  # template folder, output file and label value: "kube-proxy"
@@ -291,6 +295,10 @@ class Addon:
     secrets: Callable[[ClusterSpec], list[dict]] = _no_secrets
     # Resource types to delete with the add-on even when its render holds none (an optional Secret).
     also_deletes: tuple[str, ...] = ()
+    # The namespace it creates (when no one else did) and may delete; None: it uses kube-system only.
+    own_namespace: Callable[[ClusterSpec], str | None] = _no_namespace
+    # Objects its controller creates in that namespace (kind/name), which do not keep the namespace.
+    leftovers: tuple[str, ...] = ()
 
     def settings(self, spec: ClusterSpec) -> Any:
         return getattr(spec, self.role)
@@ -344,10 +352,15 @@ def _weave_secrets(spec: ClusterSpec) -> list[dict]:
 
 
 def _ingress_addon(name: str, controller: str, image: str) -> Addon:
+    def namespace(spec: ClusterSpec) -> str:
+        return spec.ingress.namespace or INGRESS_NAMESPACES[controller]
+
+    leader_lease = f"{name}-leader"
     return Addon(name, "ingress", lambda spec: image, _ingress_checks(name),
                  is_enabled=lambda spec: spec.ingress.enabled and spec.ingress.controller == controller,
                  switch="ingress_enabled, ingress_controller",
-                 context=lambda spec: {"namespace": spec.ingress.namespace or INGRESS_NAMESPACES[controller]})
+                 context=lambda spec: {"namespace": namespace(spec), "leader_lease": leader_lease},
+                 own_namespace=namespace, leftovers=(f"Lease/{leader_lease}",))
 
 
 ADDONS = (
@@ -383,9 +396,15 @@ class Manifest:
 
     @property
     def resource_types(self) -> list[str]:
-        """kubectl's fully qualified resource types of the objects: deployment.apps, service, …"""
+        """kubectl's fully qualified resource types of the objects (deployment.apps, service, …) to delete
+        by label. Never namespace: deleting one deletes everything in it (see roles/addons.py)."""
         also = self.addon.also_deletes if self.addon else ()
-        return sorted({_resource_type(obj) for obj in self.objects} | set(also))
+        return sorted(({_resource_type(obj) for obj in self.objects} | set(also)) - {"namespace"})
+
+    def without_namespace(self) -> Manifest:
+        """This manifest without its Namespace: for a namespace that exists and is not kubewire's."""
+        objects = tuple(obj for obj in self.objects if obj["kind"] != "Namespace")
+        return Manifest(self.name, objects, _dump(list(objects), self.name), self.addon, self.secret)
 
 
 def _resource_type(obj: dict) -> str:

@@ -17,7 +17,7 @@ from pyinfra.facts.server import Which
 from pyinfra.operations import files, server
 
 from kubewire.inventory import cluster_spec
-from kubewire.manifests import FIELD_MANAGER, SECRET_FINGERPRINT, Manifest, ManifestError, render_all
+from kubewire.manifests import ADDONS, FIELD_MANAGER, SECRET_FINGERPRINT, Manifest, ManifestError, render_all
 from kubewire.spec import CLUSTER_ROLES, ClusterSpec
 
 # Every cluster-wide role's keys (addons_, kube_proxy_, coredns_, weave_, ingress_): each add-on's
@@ -82,6 +82,81 @@ class ManifestsHoldingSecrets(FactBase):
         return []
 
 
+# Kubernetes puts these in every namespace; they do not keep a namespace kubewire created.
+NAMESPACE_DEFAULTS = ("ServiceAccount/default", "ConfigMap/kube-root-ca.crt")
+EVENT_KINDS = ("Event",)
+LISTING_FAILED = "listing failed"
+
+
+class NamespaceOwner(FactBase):
+    """The namespace's kubewire labels, "managed-by/addon" ("kubewire/nginx-ingress"; "/" for a namespace
+    kubewire did not create); None when there is no such namespace."""
+
+    def command(self, kubeconfig: str, namespace: str) -> str:
+        labels = r"namespace {.metadata.labels.app\.kubernetes\.io/managed-by}/{.metadata.labels.kubewire/addon}"
+        return (f"kubectl --kubeconfig={shlex.quote(kubeconfig)} get namespace {shlex.quote(namespace)} "
+                f"--ignore-not-found --output=jsonpath={shlex.quote(labels)}")
+
+    def process(self, output: list[str]) -> str | None:
+        return next((line.removeprefix("namespace ").strip() for line in output if line.startswith("namespace ")),
+                    None)
+
+
+class NamespaceContents(FactBase):
+    """Every object in the namespace, of every namespaced type the API server lists, as
+    "Kind/name|<managed-by label>|<first owner's kind>" lines; LISTING_FAILED when the list is incomplete."""
+
+    def command(self, kubeconfig: str, namespace: str) -> str:
+        kubectl = f"kubectl --kubeconfig={shlex.quote(kubeconfig)}"
+        each = (r"{range .items[*]}{.kind}/{.metadata.name}|{.metadata.labels.app\.kubernetes\.io/managed-by}|"
+                r'{.metadata.ownerReferences[0].kind}{"\n"}{end}')
+        return (f"types=$({kubectl} api-resources --namespaced --verbs=list,delete --output=name) && "
+                f"{kubectl} get \"$(echo $types | tr ' ' ,)\" --namespace={shlex.quote(namespace)} "
+                f"--ignore-not-found --output=jsonpath={shlex.quote(each)} || echo {shlex.quote(LISTING_FAILED)}")
+
+    def process(self, output: list[str]) -> list[str]:
+        return [line for line in output if line.strip()]
+
+    @staticmethod
+    def default() -> list[str]:
+        return []
+
+
+def not_created_by(addon_leftovers: tuple[str, ...], contents: list[str]) -> list[str]:
+    """The objects in a namespace that neither kubewire nor Kubernetes made for kubewire's add-on
+    (LISTING_FAILED counts as one: what could not be listed may be anything)."""
+    foreign = []
+    for line in contents:
+        name, managed_by, owner = (line.strip().split("|") + ["", ""])[:3]
+        ours = (managed_by == "kubewire" or owner.strip()  # an owned object goes with its owner, listed itself
+                or name in NAMESPACE_DEFAULTS + addon_leftovers or name.split("/")[0] in EVENT_KINDS)
+        if not ours:
+            foreign.append(name)
+    return foreign
+
+
+@operation()
+def delete_namespace(kubeconfig: str, namespace: str, addon: str, leftovers: tuple[str, ...]):
+    """Delete the add-on's namespace only when kubewire created it and it holds nothing kubewire did not
+    create: deleting a namespace deletes everything in it."""
+    owner = host.get_fact(NamespaceOwner, kubeconfig=kubeconfig, namespace=namespace)
+    if owner is None:
+        host.noop(f"namespace {namespace} is gone")
+        return
+    if owner != f"kubewire/{addon}":
+        host.noop(f"namespace {namespace} was not created by kubewire for {addon}: kept")
+        return
+    foreign = not_created_by(leftovers, host.get_fact(NamespaceContents, kubeconfig=kubeconfig, namespace=namespace))
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+        logger.warning(f"{host.print_prefix}kubewire: namespace {namespace} holds what kubewire did not create "
+                       f"({shown}): kept; delete it yourself when it is no longer needed")
+        host.noop(f"namespace {namespace} holds objects kubewire did not create: kept")
+        return
+    yield StringCommand("kubectl", QuoteString(f"--kubeconfig={kubeconfig}"), "delete", "namespace",
+                        QuoteString(namespace), "--ignore-not-found")
+
+
 class _SecretStdin:
     """A Secret manifest as a command's stdin; its repr (in pyinfra's debug dumps) shows nothing of it."""
 
@@ -119,6 +194,19 @@ def validated_manifests(spec: ClusterSpec) -> list[Manifest]:
 
 def has_cluster(kubeconfig: str) -> bool:
     return bool(host.get_fact(Which, command="kubectl")) and bool(host.get_fact(File, path=kubeconfig))
+
+
+def own_namespace_only(manifest: Manifest, namespace: str | None, kubeconfig: str) -> Manifest:
+    """The manifest to apply: without its Namespace when that namespace exists and kubewire did not
+    create it (kubewire then uses it, and never labels it as its own, so never deletes it)."""
+    if namespace is None:
+        return manifest
+    owner = host.get_fact(NamespaceOwner, kubeconfig=kubeconfig, namespace=namespace)
+    if owner is None or owner.startswith("kubewire/"):
+        return manifest
+    logger.info(f"{host.print_prefix}namespace {namespace} exists and was not created by kubewire: "
+                f"{manifest.name} goes into it, and kubewire will never delete it")
+    return manifest.without_namespace()
 
 
 def apply_manifest(manifest: Manifest, kubeconfig: str, holding_secrets: list[str]) -> None:
@@ -160,11 +248,17 @@ def addons() -> None:
     files.directory(name="Directory for the applied manifests", path=MANIFESTS_DIR,
                     user="root", group="root", mode="700")
     holding_secrets = host.get_fact(ManifestsHoldingSecrets, directory=MANIFESTS_DIR)
+    in_use = {addon.own_namespace(spec) for addon in ADDONS if addon.enabled(spec)}
     for manifest in manifests:
+        addon, namespace = manifest.addon, manifest.addon.own_namespace(spec)
         if manifest.secret:
             apply_secrets(name=f"Apply {manifest.name} (from stdin)", manifest=manifest, kubeconfig=kubeconfig)
-        elif manifest.addon.enabled(spec):
-            apply_manifest(manifest, kubeconfig, holding_secrets)
+        elif addon.enabled(spec):
+            apply_manifest(own_namespace_only(manifest, namespace, kubeconfig), kubeconfig, holding_secrets)
         else:
             delete_labelled(name=f"Remove {manifest.name} (disabled)", kubeconfig=kubeconfig,
-                            resource_types=manifest.resource_types, selector=manifest.addon.selector)
+                            resource_types=manifest.resource_types, selector=addon.selector)
+            if namespace and namespace not in in_use:
+                delete_namespace(name=f"Remove namespace {namespace} of {manifest.name} if kubewire's alone",
+                                 kubeconfig=kubeconfig, namespace=namespace, addon=addon.name,
+                                 leftovers=addon.leftovers)
