@@ -35,10 +35,12 @@ from . import rbac
 from .cache import CACHE_DIR, key_of
 from .ports import NODE_PORT_FIRST, NODE_PORT_LAST
 from .settings import INGRESS_NAMESPACES
-from .spec import ClusterSpec
+from .spec import ClusterSpec, Problem
 from .templates import render
 from .versions import (
     INGRESS_NGINX_IMAGE,
+    INGRESS_NGINX_KUBERNETES_MINORS,
+    INGRESS_NGINX_VERSION,
     NGINX_INC_INGRESS_IMAGE,
     coredns_image,
     kube_proxy_image,
@@ -65,6 +67,11 @@ PORTS = {
     "ingress_nginx_health": 10254,
 }
 API_SERVER_PORT = 6443
+# kubeadm's Corefile (cmd/kubeadm/app/phases/addons/dns/manifests.go): the forward plugin's limit
+# on queries in flight, and, from 1.32 (kubernetes/kubernetes#128359), a cache that leaves the
+# cluster domain to the kubernetes plugin.
+COREDNS_FORWARD_MAX_CONCURRENT = 1000
+COREDNS_CACHE_SKIPS_CLUSTER_DOMAIN_FROM_MINOR = 32
 WEAVE_SECRET_NAME = "weave-passwd"  # the name and key upstream's Weave docs use
 WEAVE_PASSWORD_SECRET = f"Secret kube-system/{WEAVE_SECRET_NAME}"
 # On each Secret kubewire applies: a slow, salted hash of the object, so a re-run can tell the
@@ -320,6 +327,21 @@ class Addon:
         return ",".join(f"{key}={value}" for key, value in self.labels.items())
 
 
+def _coredns_context(spec: ClusterSpec) -> dict[str, Any]:
+    return {"forward_max_concurrent": COREDNS_FORWARD_MAX_CONCURRENT,
+            "cache_skips_cluster_domain": spec.minor >= COREDNS_CACHE_SKIPS_CLUSTER_DOMAIN_FROM_MINOR}
+
+
+def merged_tls(entries: Iterable[Any]) -> list[dict[str, Any]]:
+    """One TLS entry per Secret (None: the controller's default certificate), its hosts in order
+    and each once: `ingress_resources` rules naming one Secret for several hosts give several entries."""
+    merged: dict[str | None, list[str]] = {}
+    for entry in entries:
+        hosts = merged.setdefault(entry.secret, [])
+        hosts += [host for host in entry.hosts if host not in hosts]
+    return [{"hosts": hosts, "secret": secret} for secret, hosts in merged.items()]
+
+
 def weave_password(path: str) -> SecretBytes:
     """The Weave password from its file on the controller (a trailing newline is not part of it)."""
     try:
@@ -338,7 +360,9 @@ def _weave_context(spec: ClusterSpec) -> dict[str, Any]:
     settings, cni = spec.weave, spec.nodes[0].cni  # the CNI directories are the same on every node (spec check)
     return {"npc_image": weave_images(settings.image_repo, settings.image_tag)[1],
             "cni_bin_dir": cni.bin_dir, "cni_conf_dir": cni.conf_dir,
-            "password_secret": WEAVE_SECRET_NAME if settings.password_file else None}
+            "password_secret": WEAVE_SECRET_NAME if settings.password_file else None,
+            # Nodes prepared for kube-proxy's nftables mode: Weave's rules go where kube-proxy's are.
+            "iptables_backend": "nft" if spec.kube_proxy_mode == "nftables" else None}
 
 
 def _weave_secrets(spec: ClusterSpec) -> list[dict]:
@@ -359,19 +383,33 @@ def _ingress_addon(name: str, controller: str, image: str) -> Addon:
     return Addon(name, "ingress", lambda spec: image, _ingress_checks(name),
                  is_enabled=lambda spec: spec.ingress.enabled and spec.ingress.controller == controller,
                  switch="ingress_enabled, ingress_controller",
-                 context=lambda spec: {"namespace": namespace(spec), "leader_lease": leader_lease},
+                 context=lambda spec: {"namespace": namespace(spec), "leader_lease": leader_lease,
+                                       "merged_tls": merged_tls},
                  own_namespace=namespace, leftovers=(f"Lease/{leader_lease}",))
 
 
 ADDONS = (
     Addon("kube-proxy", "kube_proxy", lambda spec: kube_proxy_image(spec.kubernetes_version), _kube_proxy_checks),
-    Addon("coredns", "coredns", lambda spec: coredns_image(spec.minor), _coredns_checks),
+    Addon("coredns", "coredns", lambda spec: coredns_image(spec.minor), _coredns_checks, context=_coredns_context),
     Addon("weave", "weave", lambda spec: weave_images(spec.weave.image_repo, spec.weave.image_tag)[0], _weave_checks,
           is_enabled=lambda spec: spec.cni_plugin == "weave", switch="cni_plugin", context=_weave_context,
           secrets=_weave_secrets, also_deletes=("secret",)),
     _ingress_addon("nginx-ingress", "nginx-inc", NGINX_INC_INGRESS_IMAGE),
     _ingress_addon("ingress-nginx", "ingress-nginx", INGRESS_NGINX_IMAGE),
 )
+INGRESS_NGINX = ADDONS[-1]
+
+
+def addon_warnings(spec: ClusterSpec) -> list[Problem]:
+    """What the enabled add-ons' upstreams do not promise for this cluster (printed, not refused)."""
+    found = []
+    if INGRESS_NGINX.enabled(spec) and spec.minor not in INGRESS_NGINX_KUBERNETES_MINORS:
+        tested = f"1.{INGRESS_NGINX_KUBERNETES_MINORS.start}-1.{INGRESS_NGINX_KUBERNETES_MINORS.stop - 1}"
+        found.append(Problem("kubernetes_version", spec.kubernetes_version,
+                             f"ingress-nginx {INGRESS_NGINX_VERSION} is tested upstream with Kubernetes {tested} "
+                             "only (its README's Supported Versions table); it may work, without that promise. "
+                             "Prefer ingress_controller 'nginx-inc' or a Kubernetes version in that range"))
+    return found
 
 
 @dataclass(frozen=True)

@@ -31,8 +31,8 @@ from .settings import (
     split_host_port,
 )
 
-# Kubernetes minor versions kubewire renders and tests for (inclusive).
-SUPPORTED_K8S_MINORS = range(29, 38)
+# Kubernetes minor versions kubewire renders and tests for: those kubewire/versions.py pins releases for.
+SUPPORTED_K8S_MINORS = range(29, 37)
 DEFAULT_K8S_VERSION = "1.33"
 # kube-proxy's nftables mode: beta (usable) from 1.31, GA in 1.33.
 NFTABLES_MIN_MINOR = 31

@@ -17,7 +17,15 @@ from pyinfra.facts.server import Which
 from pyinfra.operations import files, server
 
 from kubewire.inventory import cluster_spec
-from kubewire.manifests import ADDONS, FIELD_MANAGER, SECRET_FINGERPRINT, Manifest, ManifestError, render_all
+from kubewire.manifests import (
+    ADDONS,
+    FIELD_MANAGER,
+    SECRET_FINGERPRINT,
+    Manifest,
+    ManifestError,
+    addon_warnings,
+    render_all,
+)
 from kubewire.spec import CLUSTER_ROLES, ClusterSpec
 
 # Every cluster-wide role's keys (addons_, kube_proxy_, coredns_, weave_, ingress_): each add-on's
@@ -236,7 +244,7 @@ def addons() -> None:
     if host.name != spec.controlplane[0].host:
         return  # applied once, from the first controlplane node
     manifests = [manifest for manifest in validated_manifests(spec) if manifest.addon is not None]
-    for warning in spec.warnings():
+    for warning in spec.warnings() + addon_warnings(spec):
         logger.warning(f"kubewire: {warning}")
     kubeconfig = spec.addons.kubeconfig
     if not has_cluster(kubeconfig):

@@ -80,7 +80,8 @@ def test_a_disabled_add_on_is_deleted_by_label():
     assert len(commands) == 2 and "kube-proxy.yaml" in commands[1]  # disabled add-ons go first
     assert commands[0] == (
         f"kubectl --kubeconfig={ADMIN_CONF} delete clusterrole.rbac.authorization.k8s.io,"
-        "clusterrolebinding.rbac.authorization.k8s.io,configmap,deployment.apps,service,serviceaccount "
+        "clusterrolebinding.rbac.authorization.k8s.io,configmap,deployment.apps,poddisruptionbudget.policy,service,"
+        "serviceaccount "
         "--all-namespaces --selector=app.kubernetes.io/managed-by=kubewire,kubewire/addon=coredns --ignore-not-found")
 
 

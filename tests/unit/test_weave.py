@@ -112,6 +112,12 @@ def test_mtu_only_when_set():
     assert env(weave_objects(weave_mtu=1400))["WEAVE_MTU"] == "1400"
 
 
+def test_nftables_nodes_get_weaves_nft_backend():
+    # weave-kube's launch.sh guesses the backend from the rules it finds unless IPTABLES_BACKEND says.
+    assert env(weave_objects(kube_proxy_mode="nftables"))["IPTABLES_BACKEND"] == "nft"
+    assert "IPTABLES_BACKEND" not in env(weave_objects(kube_proxy_mode="iptables"))
+
+
 def test_cni_directories_follow_the_cni_role():
     every_node = {"cni_bin_dir": "/usr/libexec/cni"}
     spec = parse_cluster({"cni_plugin": "weave"}, [HostInput(item.host, item.groups, item.host_data,
