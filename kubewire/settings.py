@@ -426,7 +426,6 @@ class WeaveSettings(RoleSettings):
 
 # Ingress (templates/nginx-ingress, templates/ingress-nginx) ---------------------------------
 
-INGRESS_CONTROLLERS = ("nginx-inc", "ingress-nginx")
 # Namespaces Kubernetes itself creates and uses: never an add-on's own namespace
 # (https://kubernetes.io/docs/concepts/overview/working-with-objects/namespaces/#initial-namespaces).
 RESERVED_NAMESPACES = ("default", "kube-node-lease", "kube-public", "kube-system")

@@ -1,9 +1,11 @@
-"""Role `addons`: kube-proxy and CoreDNS (kubewire/manifests.py), applied from the first controlplane node.
+"""Role `addons`: the cluster add-ons (kube-proxy, CoreDNS, Weave Net, an ingress controller; see
+kubewire/manifests.py), applied from the first controlplane node.
 
 The manifests are rendered and validated on the controller before anything is applied; a bad
 render stops the run (exit 1). They are applied with kubectl's server-side apply when the node
-has kubectl and the admin kubeconfig, and a disabled add-on's objects are deleted by label.
-Without a cluster the role says so and changes nothing.
+has kubectl and the admin kubeconfig; a disabled add-on's objects are deleted by label, and its
+namespace only when kubewire created it and nothing else is in it. Secrets are piped to kubectl,
+never uploaded as files. Without a cluster the role says so and changes nothing.
 """
 
 import shlex
@@ -40,7 +42,7 @@ class LabelledObjects(FactBase):
     """The objects (kind/name) that match a label selector, among the given resource types."""
 
     def command(self, kubeconfig: str, resource_types: str, selector: str) -> str:
-        return (f"kubectl --kubeconfig={shlex.quote(kubeconfig)} get {resource_types} --all-namespaces "
+        return (f"kubectl --kubeconfig={shlex.quote(kubeconfig)} get {shlex.quote(resource_types)} --all-namespaces "
                 f"--selector={shlex.quote(selector)} --output=name --ignore-not-found")
 
     def process(self, output: list[str]) -> list[str]:
@@ -54,7 +56,7 @@ def delete_labelled(kubeconfig: str, resource_types: list[str], selector: str):
     if not host.get_fact(LabelledObjects, kubeconfig=kubeconfig, resource_types=types, selector=selector):
         host.noop(f"nothing labelled {selector} is left")
         return
-    yield (f"kubectl --kubeconfig={shlex.quote(kubeconfig)} delete {types} --all-namespaces "
+    yield (f"kubectl --kubeconfig={shlex.quote(kubeconfig)} delete {shlex.quote(types)} --all-namespaces "
            f"--selector={shlex.quote(selector)} --ignore-not-found")
 
 
@@ -233,7 +235,8 @@ def apply_manifest(manifest: Manifest, kubeconfig: str, holding_secrets: list[st
     server.shell(
         name=f"Apply {manifest.name} (server-side)",
         commands=[f"kubectl --kubeconfig={shlex.quote(kubeconfig)} apply --server-side "
-                  f"--field-manager={FIELD_MANAGER} --filename={path} || {{ rm -f {path}; exit 1; }}"],
+                  f"--field-manager={shlex.quote(FIELD_MANAGER)} --filename={shlex.quote(path)} "
+                  f"|| {{ rm -f {shlex.quote(path)}; exit 1; }}"],
         _if=upload.did_change,
     )
 

@@ -232,3 +232,15 @@ def test_an_existing_namespace_kubewire_did_not_create_is_used_but_not_taken_ove
     assert "kind: Namespace" in fresh
     own = uploads({**namespace_answer("kubewire/nginx-ingress"), **cluster()}, INGRESS)[path]
     assert own == fresh
+
+
+def test_every_value_in_a_command_is_quoted():
+    import shlex
+
+    odd = "/root/my kube/$config"
+    commands = kubectl_commands(plan(*nodes(cluster(odd)), addons, {"addons_kubeconfig": odd})["controlplane"])
+    assert commands
+    for command in commands:
+        words = shlex.split(command.split(" || ")[0])
+        assert f"--kubeconfig={odd}" in words, command
+        assert all(word.startswith("--filename=/etc/kubewire/addons/") for word in words if "--filename" in word)
