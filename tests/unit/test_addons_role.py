@@ -238,7 +238,8 @@ def test_every_value_in_a_command_is_quoted():
     import shlex
 
     odd = "/root/my kube/$config"
-    commands = kubectl_commands(plan(*nodes(cluster(odd)), addons, {"addons_kubeconfig": odd})["controlplane"])
+    answers = {**cluster(), f"test -e {shlex.quote(odd)}": stat_line(odd)}
+    commands = kubectl_commands(plan(*nodes(answers), addons, {"addons_kubeconfig": odd})["controlplane"])
     assert commands
     for command in commands:
         words = shlex.split(command.split(" || ")[0])
