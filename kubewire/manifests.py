@@ -409,6 +409,13 @@ def addon_warnings(spec: ClusterSpec) -> list[Problem]:
                              f"ingress-nginx {INGRESS_NGINX_VERSION} is tested upstream with Kubernetes {tested} "
                              "only (its README's Supported Versions table); it may work, without that promise. "
                              "Prefer ingress_controller 'nginx-inc' or a Kubernetes version in that range"))
+    if spec.cni_plugin == "weave" and spec.kube_proxy.masquerade_all:
+        # weave-npc enforces NetworkPolicies on the packet's source address as it reaches the weave
+        # bridge (weaveworks/weave docs/k8s-src-ip.md, measured with --masquerade-all=false); with
+        # masquerade-all every Service packet arrives from a node address instead.
+        found.append(Problem("kube_proxy_masquerade_all", True,
+                             "with Weave Net, kube-proxy's masquerade-all hides every client's pod address behind "
+                             "a node address, so weave-npc's NetworkPolicies match the wrong source; leave it off"))
     return found
 
 

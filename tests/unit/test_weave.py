@@ -357,3 +357,12 @@ def test_with_bridge_a_previous_weave_is_deleted_by_label_secret_included():
 def test_with_bridge_and_no_weave_left_nothing_is_deleted():
     commands = plan(*cluster_nodes(cluster()), addons, {"cni_plugin": "bridge"})["controlplane"]
     assert not [command for command in commands if " delete " in command]
+
+
+def test_masquerade_all_with_weave_is_warned():
+    from kubewire.manifests import addon_warnings
+
+    [warning] = addon_warnings(spec_of(kube_proxy_masquerade_all=True))
+    assert warning.key == "kube_proxy_masquerade_all" and "NetworkPolicies" in warning.message
+    assert addon_warnings(spec_of()) == []
+    assert addon_warnings(parse_cluster({"cni_plugin": "bridge", "kube_proxy_masquerade_all": True}, hosts())) == []
