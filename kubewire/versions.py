@@ -24,10 +24,10 @@ KUBERNETES_PATCH_RELEASES = {
 KUBE_PROXY_IMAGE = "registry.k8s.io/kube-proxy"
 
 # CoreDNS as kubeadm installs it for each minor: constants.CoreDNSVersion in
-# cmd/kubeadm/app/constants/constants.go of that release (coredns/deployment's
-# kubernetes/CoreDNS-k8s_version.md and its "Add Kubernetes 1.3x" pull requests #301, #303, #306
-# record 1.31-1.33 from build/dependencies.yaml). 1.34-1.36 are the constants at v1.34, v1.35
-# and v1.36 tags as seen in copies of constants.go; check them against the tags when bumping.
+# cmd/kubeadm/app/constants/constants.go of that release. 1.29-1.33: coredns/deployment's
+# kubernetes/CoreDNS-k8s_version.md (its pull requests #301, #303, #306 read them from
+# build/dependencies.yaml). 1.34-1.36: the constant at the v1.34, v1.35 and v1.36 tags as copies
+# of constants.go show it; check them against the tags when bumping.
 COREDNS_VERSIONS = {
     29: "v1.11.1",
     30: "v1.11.3",
