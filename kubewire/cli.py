@@ -129,7 +129,9 @@ def ssh(name: str, command: tuple[str, ...]) -> None:
 
 
 def _echo_warnings(spec) -> None:
-    for warning in spec.warnings():
+    from .manifests import addon_warnings  # the add-ons' own (deferred: the pipeline is heavy)
+
+    for warning in [*spec.warnings(), *addon_warnings(spec)]:
         click.echo(f"kubewire: warning: {warning}", err=True)
 
 

@@ -9,12 +9,17 @@ run before anything is applied, naming the object and the field.
 
 kubeadm's own configuration kinds have no schema in kubernetes-validate, so
 `kubeadm-config.yaml` gets semantic checks only.
+
+A Secret (Weave's password) is kept out of every file: it is its own `Manifest` with
+`secret=True`, which `kubewire render` does not write and the addons role pipes to kubectl on
+stdin, so no diff, log or file on the controller ever holds it.
 """
 
 from __future__ import annotations
 
 import base64
-import os
+import hashlib
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from importlib.metadata import version
@@ -30,10 +35,12 @@ from . import rbac
 from .cache import CACHE_DIR, key_of
 from .ports import NODE_PORT_FIRST, NODE_PORT_LAST
 from .settings import INGRESS_NAMESPACES
-from .spec import ClusterSpec
+from .spec import ClusterSpec, Problem
 from .templates import render
 from .versions import (
     INGRESS_NGINX_IMAGE,
+    INGRESS_NGINX_KUBERNETES_MINORS,
+    INGRESS_NGINX_VERSION,
     NGINX_INC_INGRESS_IMAGE,
     coredns_image,
     kube_proxy_image,
@@ -60,7 +67,17 @@ PORTS = {
     "ingress_nginx_health": 10254,
 }
 API_SERVER_PORT = 6443
-WEAVE_PASSWORD_SECRET = "Secret kube-system/weave-passwd"
+# kubeadm's Corefile (cmd/kubeadm/app/phases/addons/dns/manifests.go): the forward plugin's limit
+# on queries in flight, and, from 1.32 (kubernetes/kubernetes#128359), a cache that leaves the
+# cluster domain to the kubernetes plugin.
+COREDNS_FORWARD_MAX_CONCURRENT = 1000
+COREDNS_CACHE_SKIPS_CLUSTER_DOMAIN_FROM_MINOR = 32
+WEAVE_SECRET_NAME = "weave-passwd"  # the name and key upstream's Weave docs use
+WEAVE_PASSWORD_SECRET = f"Secret kube-system/{WEAVE_SECRET_NAME}"
+# On each Secret kubewire applies: a slow, salted hash of the object, so a re-run can tell the
+# Secret in the cluster is current without reading it (what a re-run prints holds no fast hash
+# of a password either).
+SECRET_FINGERPRINT = "kubewire/fingerprint"
 DEFAULT_CLASS_ANNOTATION = "ingressclass.kubernetes.io/is-default-class"
 # kubeadm's configuration API: v1beta4 from Kubernetes 1.31, v1beta3 before.
 KUBEADM_V1BETA4_MINOR = 31
@@ -262,6 +279,14 @@ def _no_context(spec: ClusterSpec) -> dict[str, Any]:
     return {}
 
 
+def _no_secrets(spec: ClusterSpec) -> list[dict]:
+    return []
+
+
+def _no_namespace(spec: ClusterSpec) -> str | None:
+    return None
+
+
 @dataclass(frozen=True)
 class Addon:
     name: str  # template folder, output file and label value: "kube-proxy"
@@ -273,8 +298,14 @@ class Addon:
     switch: str = ""
     # More template variables.
     context: Callable[[ClusterSpec], dict[str, Any]] = _no_context
+    # Secrets it needs, kept out of its manifest file (see the module docstring).
+    secrets: Callable[[ClusterSpec], list[dict]] = _no_secrets
     # Resource types to delete with the add-on even when its render holds none (an optional Secret).
     also_deletes: tuple[str, ...] = ()
+    # The namespace it creates (when no one else did) and may delete; None: it uses kube-system only.
+    own_namespace: Callable[[ClusterSpec], str | None] = _no_namespace
+    # Objects its controller creates in that namespace (kind/name), which do not keep the namespace.
+    leftovers: tuple[str, ...] = ()
 
     def settings(self, spec: ClusterSpec) -> Any:
         return getattr(spec, self.role)
@@ -296,6 +327,21 @@ class Addon:
         return ",".join(f"{key}={value}" for key, value in self.labels.items())
 
 
+def _coredns_context(spec: ClusterSpec) -> dict[str, Any]:
+    return {"forward_max_concurrent": COREDNS_FORWARD_MAX_CONCURRENT,
+            "cache_skips_cluster_domain": spec.minor >= COREDNS_CACHE_SKIPS_CLUSTER_DOMAIN_FROM_MINOR}
+
+
+def merged_tls(entries: Iterable[Any]) -> list[dict[str, Any]]:
+    """One TLS entry per Secret (None: the controller's default certificate), its hosts in order
+    and each once: `ingress_resources` rules naming one Secret for several hosts give several entries."""
+    merged: dict[str | None, list[str]] = {}
+    for entry in entries:
+        hosts = merged.setdefault(entry.secret, [])
+        hosts += [host for host in entry.hosts if host not in hosts]
+    return [{"hosts": hosts, "secret": secret} for secret, hosts in merged.items()]
+
+
 def weave_password(path: str) -> SecretBytes:
     """The Weave password from its file on the controller (a trailing newline is not part of it)."""
     try:
@@ -310,30 +356,67 @@ def weave_password(path: str) -> SecretBytes:
 
 
 def _weave_context(spec: ClusterSpec) -> dict[str, Any]:
-    """Images, CNI directories and the password (read only when Weave is the cluster's CNI)."""
+    """Images, CNI directories, and whether the pods read a password from the Secret."""
     settings, cni = spec.weave, spec.nodes[0].cni  # the CNI directories are the same on every node (spec check)
-    password = weave_password(settings.password_file) if settings.password_file and spec.cni_plugin == "weave" else None
     return {"npc_image": weave_images(settings.image_repo, settings.image_tag)[1],
             "cni_bin_dir": cni.bin_dir, "cni_conf_dir": cni.conf_dir,
-            "password_b64": base64.b64encode(password.get_secret_value()).decode() if password else None}
+            "password_secret": WEAVE_SECRET_NAME if settings.password_file else None,
+            # Nodes prepared for kube-proxy's nftables mode: Weave's rules go where kube-proxy's are.
+            "iptables_backend": "nft" if spec.kube_proxy_mode == "nftables" else None}
+
+
+def _weave_secrets(spec: ClusterSpec) -> list[dict]:
+    """The Secret weave-passwd, from weave_password_file (read only when Weave is the cluster's CNI)."""
+    if not spec.weave.password_file:
+        return []
+    password = weave_password(spec.weave.password_file).get_secret_value()
+    return [{"apiVersion": "v1", "kind": "Secret",
+             "metadata": {"name": WEAVE_SECRET_NAME, "namespace": "kube-system"},
+             "type": "Opaque", "data": {WEAVE_SECRET_NAME: base64.b64encode(password).decode()}}]
 
 
 def _ingress_addon(name: str, controller: str, image: str) -> Addon:
+    def namespace(spec: ClusterSpec) -> str:
+        return spec.ingress.namespace or INGRESS_NAMESPACES[controller]
+
+    leader_lease = f"{name}-leader"
     return Addon(name, "ingress", lambda spec: image, _ingress_checks(name),
                  is_enabled=lambda spec: spec.ingress.enabled and spec.ingress.controller == controller,
                  switch="ingress_enabled, ingress_controller",
-                 context=lambda spec: {"namespace": spec.ingress.namespace or INGRESS_NAMESPACES[controller]})
+                 context=lambda spec: {"namespace": namespace(spec), "leader_lease": leader_lease,
+                                       "merged_tls": merged_tls},
+                 own_namespace=namespace, leftovers=(f"Lease/{leader_lease}",))
 
 
 ADDONS = (
     Addon("kube-proxy", "kube_proxy", lambda spec: kube_proxy_image(spec.kubernetes_version), _kube_proxy_checks),
-    Addon("coredns", "coredns", lambda spec: coredns_image(spec.minor), _coredns_checks),
+    Addon("coredns", "coredns", lambda spec: coredns_image(spec.minor), _coredns_checks, context=_coredns_context),
     Addon("weave", "weave", lambda spec: weave_images(spec.weave.image_repo, spec.weave.image_tag)[0], _weave_checks,
           is_enabled=lambda spec: spec.cni_plugin == "weave", switch="cni_plugin", context=_weave_context,
-          also_deletes=("secret",)),
+          secrets=_weave_secrets, also_deletes=("secret",)),
     _ingress_addon("nginx-ingress", "nginx-inc", NGINX_INC_INGRESS_IMAGE),
     _ingress_addon("ingress-nginx", "ingress-nginx", INGRESS_NGINX_IMAGE),
 )
+INGRESS_NGINX = ADDONS[-1]
+
+
+def addon_warnings(spec: ClusterSpec) -> list[Problem]:
+    """What the enabled add-ons' upstreams do not promise for this cluster (printed, not refused)."""
+    found = []
+    if INGRESS_NGINX.enabled(spec) and spec.minor not in INGRESS_NGINX_KUBERNETES_MINORS:
+        tested = f"1.{INGRESS_NGINX_KUBERNETES_MINORS.start}-1.{INGRESS_NGINX_KUBERNETES_MINORS.stop - 1}"
+        found.append(Problem("kubernetes_version", spec.kubernetes_version,
+                             f"ingress-nginx {INGRESS_NGINX_VERSION} is tested upstream with Kubernetes {tested} "
+                             "only (its README's Supported Versions table); it may work, without that promise. "
+                             "Prefer ingress_controller 'nginx-inc' or a Kubernetes version in that range"))
+    if spec.cni_plugin == "weave" and spec.kube_proxy.masquerade_all:
+        # weave-npc enforces NetworkPolicies on the packet's source address as it reaches the weave
+        # bridge (weaveworks/weave docs/k8s-src-ip.md, measured with --masquerade-all=false); with
+        # masquerade-all every Service packet arrives from a node address instead.
+        found.append(Problem("kube_proxy_masquerade_all", True,
+                             "with Weave Net, kube-proxy's masquerade-all hides every client's pod address behind "
+                             "a node address, so weave-npc's NetworkPolicies match the wrong source; leave it off"))
+    return found
 
 
 @dataclass(frozen=True)
@@ -343,20 +426,30 @@ class Manifest:
     objects: tuple[dict, ...] = field(repr=False)
     text: str = field(repr=False)
     addon: Addon | None = None
+    # Holds Secrets: never written to a file or uploaded, only piped to kubectl.
+    secret: bool = False
 
     @property
     def filename(self) -> str:
         return f"{self.name}.yaml"
 
     @property
-    def has_secret(self) -> bool:
-        return any(obj.get("kind") == "Secret" for obj in self.objects)
+    def fingerprints(self) -> dict[str, str]:
+        """Each object's SECRET_FINGERPRINT annotation, by namespace/name: {"kube-system/weave-passwd": "…"}."""
+        return {f"{obj['metadata']['namespace']}/{obj['metadata']['name']}":
+                obj["metadata"]["annotations"][SECRET_FINGERPRINT] for obj in self.objects}
 
     @property
     def resource_types(self) -> list[str]:
-        """kubectl's fully qualified resource types of the objects: deployment.apps, service, …"""
+        """kubectl's fully qualified resource types of the objects (deployment.apps, service, …) to delete
+        by label. Never namespace: deleting one deletes everything in it (see roles/addons.py)."""
         also = self.addon.also_deletes if self.addon else ()
-        return sorted({_resource_type(obj) for obj in self.objects} | set(also))
+        return sorted(({_resource_type(obj) for obj in self.objects} | set(also)) - {"namespace"})
+
+    def without_namespace(self) -> Manifest:
+        """This manifest without its Namespace: for a namespace that exists and is not kubewire's."""
+        objects = tuple(obj for obj in self.objects if obj["kind"] != "Namespace")
+        return Manifest(self.name, objects, _dump(list(objects), self.name), self.addon, self.secret)
 
 
 def _resource_type(obj: dict) -> str:
@@ -407,6 +500,28 @@ def render_addon(spec: ClusterSpec, addon: Addon) -> Manifest:
                   **addon.context(spec))
     objects = [_labelled(obj, addon) for obj in parse_objects(text)]
     return Manifest(addon.name, tuple(objects), _dump(objects, addon.name), addon)
+
+
+def fingerprint(obj: dict, spec: ClusterSpec) -> str:
+    """scrypt (RFC 7914, Python's hashlib) of the object, salted with the cluster's name: slow to guess from."""
+    content = json.dumps(obj, sort_keys=True).encode()
+    salt = f"kubewire {spec.cluster_name} {object_name(obj)}".encode()
+    return hashlib.scrypt(content, salt=salt, n=2**14, r=8, p=1, dklen=32).hex()
+
+
+def _fingerprinted(obj: dict, spec: ClusterSpec) -> dict:
+    metadata = obj["metadata"]
+    metadata["annotations"] = {**metadata.get("annotations", {}), SECRET_FINGERPRINT: fingerprint(obj, spec)}
+    return obj
+
+
+def render_secrets(spec: ClusterSpec, addon: Addon) -> Manifest | None:
+    """The add-on's Secrets (labelled like its other objects, and fingerprinted), or None."""
+    objects = [_fingerprinted(_labelled(obj, addon), spec) for obj in addon.secrets(spec)]
+    if not objects:
+        return None
+    return Manifest(f"{addon.name}-secrets", tuple(objects), yaml.dump_all(objects, sort_keys=False,
+                                                                           explicit_start=True), addon, secret=True)
 
 
 def render_kubeadm_config(spec: ClusterSpec) -> Manifest:
@@ -462,7 +577,7 @@ def manifest_problems(spec: ClusterSpec, manifest: Manifest) -> list[ManifestPro
     if manifest.addon is None:
         return _kubeadm_checks(spec, list(manifest.objects))
     problems = [problem for obj in manifest.objects for problem in schema_problems(obj, spec.kubernetes_version)]
-    return problems + manifest.addon.checks(spec, list(manifest.objects))
+    return problems if manifest.secret else problems + manifest.addon.checks(spec, list(manifest.objects))
 
 
 def render_all(spec: ClusterSpec) -> list[Manifest]:
@@ -472,7 +587,12 @@ def render_all(spec: ClusterSpec) -> list[Manifest]:
 
     Raises ManifestError listing every problem, so nothing is applied from a bad render."""
     addons = sorted(ADDONS, key=lambda addon: addon.enabled(spec))
-    manifests = [render_addon(spec, addon) for addon in addons] + [render_kubeadm_config(spec)]
+    manifests = []
+    for addon in addons:
+        # An enabled add-on's Secrets come first: its pods read them when they start.
+        secrets = render_secrets(spec, addon) if addon.enabled(spec) else None
+        manifests += [secrets, render_addon(spec, addon)] if secrets else [render_addon(spec, addon)]
+    manifests.append(render_kubeadm_config(spec))
     problems = [problem for manifest in manifests for problem in manifest_problems(spec, manifest)]
     if problems:
         raise ManifestError(problems)
@@ -481,28 +601,24 @@ def render_all(spec: ClusterSpec) -> list[Manifest]:
 
 def write_manifests(manifests: list[Manifest], spec: ClusterSpec, out: Path) -> list[str]:
     """Write each enabled add-on's file (and kubeadm-config.yaml) into `out`; remove disabled ones'.
+    Secrets are not written: the password stays only in the file the user keeps it in.
 
     Returns a line per file, saying what was done."""
     out.mkdir(parents=True, exist_ok=True)
     done = []
     for manifest in manifests:
         path = out / manifest.filename
+        if manifest.secret:
+            done.extend(f"{object_name(obj)}: not written (it holds a password); the addons role applies it, or "
+                        f"create it yourself: kubectl create secret generic {obj['metadata']['name']} "
+                        f"--namespace={obj['metadata']['namespace']} --from-file={obj['metadata']['name']}=FILE "
+                        "(FILE without a trailing newline)" for obj in manifest.objects)
+            continue
         if manifest.addon is not None and not manifest.addon.enabled(spec):
             path.unlink(missing_ok=True)
             done.append(f"{manifest.addon.name}: disabled ({manifest.addon.switched_by}), {path} not written")
             continue
-        _write(path, manifest.text, private=manifest.has_secret)
-        done.append(f"{path}: {len(manifest.objects)} objects" + (" (holds a Secret: mode 0600)"
-                                                                  if manifest.has_secret else ""))
+        path.write_text(manifest.text)
+        done.append(f"{path}: {len(manifest.objects)} objects")
     return done
-
-
-def _write(path: Path, text: str, private: bool) -> None:
-    if not private:
-        path.write_text(text)
-        return
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(descriptor, 0o600)  # a file from an earlier render may be readable by others
-    with os.fdopen(descriptor, "w") as file:
-        file.write(text)
 

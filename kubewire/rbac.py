@@ -88,6 +88,7 @@ NGINX_INC_NEEDS = triples_of((
 ))
 # With custom resources on: VirtualServer(Route), TransportServer and Policy, and their status.
 NGINX_INC_CUSTOM_RESOURCE_NEEDS = triples_of((
+    (("",), ("events",), ("list",)),  # as deployments/rbac/rbac.yaml grants it
     (("k8s.nginx.org",), ("virtualservers", "virtualserverroutes", "transportservers", "policies"), READ),
     (("k8s.nginx.org",), ("virtualservers/status", "virtualserverroutes/status", "transportservers/status",
                           "policies/status"), ("update",)),

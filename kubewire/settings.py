@@ -440,6 +440,9 @@ class WeaveSettings(RoleSettings):
 
 # Ingress (templates/nginx-ingress, templates/ingress-nginx) ---------------------------------
 
+# Namespaces Kubernetes itself creates and uses: never an add-on's own namespace
+# (https://kubernetes.io/docs/concepts/overview/working-with-objects/namespaces/#initial-namespaces).
+RESERVED_NAMESPACES = ("default", "kube-node-lease", "kube-public", "kube-system")
 INGRESS_CONTROLLERS = ("nginx-inc", "ingress-nginx")
 # Each controller's namespace unless `ingress_namespace` says otherwise (as upstream's manifests).
 INGRESS_NAMESPACES = {"nginx-inc": "nginx-ingress", "ingress-nginx": "ingress-nginx"}
@@ -477,6 +480,11 @@ class IngressSettings(RoleSettings):
     def _valid_namespace(cls, namespace: str | None) -> str | None:
         if namespace is not None and not is_dns_label(namespace):
             raise PydanticCustomError("spec", "is not a namespace name (an RFC 1123 label such as nginx-ingress)")
+        if namespace in RESERVED_NAMESPACES:
+            raise PydanticCustomError(
+                "spec", "is one of Kubernetes' own namespaces ({reserved}); kubewire creates the controller's "
+                "namespace and deletes it with the controller, so give it one of its own, such as nginx-ingress",
+                {"reserved": ", ".join(RESERVED_NAMESPACES)})
         return namespace
 
     @field_validator("class_name")

@@ -50,8 +50,8 @@ from .settings import (
 
 __all__ = ["ClusterSpec", "NodeSpec", "Problem", "SpecError", "is_dns_label", "is_dns_subdomain"]
 
-# Kubernetes minor versions kubewire renders and tests for (inclusive).
-SUPPORTED_K8S_MINORS = range(29, 38)
+# Kubernetes minor versions kubewire renders and tests for: those kubewire/versions.py pins releases for.
+SUPPORTED_K8S_MINORS = range(29, 37)
 DEFAULT_K8S_VERSION = "1.33"
 NFTABLES_MIN_MINOR = checks.NFTABLES_MIN_MINOR
 IPVS_DEPRECATED_MINOR = spec_warnings.IPVS_DEPRECATED_MINOR

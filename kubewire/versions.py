@@ -1,14 +1,16 @@
 """Every image kubewire deploys, pinned here and nowhere else.
 
-Both tables are keyed by Kubernetes minor version (1.29-1.37, see spec.SUPPORTED_K8S_MINORS).
+The per-minor tables (kube-proxy, CoreDNS) cover spec.SUPPORTED_K8S_MINORS, which follows them.
 """
 
 from __future__ import annotations
 
-# kube-proxy runs at the cluster's own version: registry.k8s.io/kube-proxy:v<patch release>.
-# Source: https://kubernetes.io/releases/ (patch releases per minor). The patches for 1.29-1.34
-# are releases we know of; those for 1.35-1.37 are plausible placeholders (the .0 release),
-# to be raised when those minors ship. A `kubernetes_version` with a patch ("1.33.2") wins.
+# kube-proxy runs at the cluster's own version: registry.k8s.io/kube-proxy:v<patch release>, a
+# release whose kube-proxy image upstream's CHANGELOG lists (kubernetes/kubernetes
+# CHANGELOG/CHANGELOG-1.<minor>.md, "Container Images"; patches per minor on
+# https://kubernetes.io/releases/). 1.29 and 1.30 are past end of life: their last patches.
+# Newer patches exist for 1.31-1.36; a `kubernetes_version` with a patch ("1.35.2") wins.
+# 1.37 is left out until its release can be checked here.
 KUBERNETES_PATCH_RELEASES = {
     29: "1.29.15",
     30: "1.30.14",
@@ -16,15 +18,16 @@ KUBERNETES_PATCH_RELEASES = {
     32: "1.32.9",
     33: "1.33.5",
     34: "1.34.1",
-    35: "1.35.0",  # unsure: placeholder
-    36: "1.36.0",  # unsure: placeholder
-    37: "1.37.0",  # unsure: placeholder
+    35: "1.35.0",
+    36: "1.36.0",
 }
 KUBE_PROXY_IMAGE = "registry.k8s.io/kube-proxy"
 
-# CoreDNS as kubeadm installs it for each minor (constants.CoreDNSVersion in
-# kubernetes/cmd/kubeadm/app/constants/constants.go; table in coredns/deployment's
-# kubernetes/CoreDNS-k8s_version.md). 1.35-1.37 are our best guess, to be checked.
+# CoreDNS as kubeadm installs it for each minor: constants.CoreDNSVersion in
+# cmd/kubeadm/app/constants/constants.go of that release. 1.29-1.33: coredns/deployment's
+# kubernetes/CoreDNS-k8s_version.md (its pull requests #301, #303, #306 read them from
+# build/dependencies.yaml). 1.34-1.36: the constant at the v1.34, v1.35 and v1.36 tags as copies
+# of constants.go show it; check them against the tags when bumping.
 COREDNS_VERSIONS = {
     29: "v1.11.1",
     30: "v1.11.3",
@@ -32,9 +35,8 @@ COREDNS_VERSIONS = {
     32: "v1.11.3",
     33: "v1.12.0",
     34: "v1.12.1",
-    35: "v1.13.1",  # unsure
-    36: "v1.13.1",  # unsure
-    37: "v1.13.1",  # unsure
+    35: "v1.13.1",
+    36: "v1.14.2",
 }
 COREDNS_IMAGE = "registry.k8s.io/coredns/coredns"
 
@@ -80,8 +82,12 @@ NGINX_INC_INGRESS_IMAGE = "docker.io/nginx/nginx-ingress:5.5.4"
 # The community controller (github.com/kubernetes/ingress-nginx), controller-v1.14.5, one of its
 # last two releases (v1.15.1 came out the same day), digest from changelog/controller-1.14.5.md.
 # Retired upstream: no fixes after March 2026.
-INGRESS_NGINX_IMAGE = ("registry.k8s.io/ingress-nginx/controller:v1.14.5"
+INGRESS_NGINX_VERSION = "v1.14.5"
+INGRESS_NGINX_IMAGE = (f"registry.k8s.io/ingress-nginx/controller:{INGRESS_NGINX_VERSION}"
                        "@sha256:af3312d040dbe8d503001a1094b248e8be372f70f317a4bc35f81fb312bff3a8")
+# The Kubernetes minors its README's "Supported Versions table" lists for the v1.14 controllers
+# (1.30-1.34, E2E-tested upstream); others are warned about.
+INGRESS_NGINX_KUBERNETES_MINORS = range(30, 35)
 
 
 def weave_images(repo: str, tag: str) -> tuple[str, str]:

@@ -80,7 +80,8 @@ def test_a_disabled_add_on_is_deleted_by_label():
     assert len(commands) == 2 and "kube-proxy.yaml" in commands[1]  # disabled add-ons go first
     assert commands[0] == (
         f"kubectl --kubeconfig={ADMIN_CONF} delete clusterrole.rbac.authorization.k8s.io,"
-        "clusterrolebinding.rbac.authorization.k8s.io,configmap,deployment.apps,service,serviceaccount "
+        "clusterrolebinding.rbac.authorization.k8s.io,configmap,deployment.apps,poddisruptionbudget.policy,service,"
+        "serviceaccount "
         "--all-namespaces --selector=app.kubernetes.io/managed-by=kubewire,kubewire/addon=coredns --ignore-not-found")
 
 
@@ -130,3 +131,117 @@ def test_a_changed_setting_changes_the_manifest_and_is_applied(setting):
     ran = execute({**uploaded_unchanged(), **cluster()}, setting)
     applied = [command for command in ran if " apply --server-side " in command]
     assert len(applied) == 1  # only the add-on whose manifest changed
+
+
+# Never delete what kubewire did not create: the ingress controller's namespace -------------------
+
+INGRESS = {"ingress_enabled": True, "ingress_namespace": "web"}
+
+
+def uploads(controlplane_responses: dict, settings: dict) -> dict[str, str]:
+    """What the role would upload, by destination (the text itself, as pyinfra would send it)."""
+    from pyinfra.api.command import FileUploadCommand
+    from pyinfra.context import ctx_host, ctx_state
+
+    controlplane, workers = nodes(controlplane_responses)
+    inventory = Inventory((["@fake/controlplane", "@fake/node01"], {**LAB_SETTINGS, **settings}),
+                          controlplane=(controlplane, {}), workers=(workers, {}))
+    state = State(inventory, Config())
+    connect_all(state)
+    add_deploy(state, addons)
+    host = inventory.get_host("@fake/controlplane")
+    found = {}
+    for op_hash in state.get_op_order():
+        with ctx_state.use(state), ctx_host.use(host):
+            for command in state.get_op_data_for_host(host, op_hash).command_generator():
+                if isinstance(command, FileUploadCommand):
+                    found[command.dest] = command.src.getvalue()
+    return found
+
+
+def namespace_answer(labels: str = "", objects: list[str] | None = None) -> dict:
+    """Answers about namespace web: its kubewire labels ('kubewire/nginx-ingress'), and the objects in it."""
+    return {"get namespace web": [f"namespace {labels}"] if labels is not None else [],
+            "api-resources": objects or []}
+
+
+def deletes(commands: list[str]) -> list[str]:
+    return [command for command in kubectl_commands(commands) if " delete " in command]
+
+
+@pytest.mark.parametrize("reserved", ["kube-system", "kube-public", "kube-node-lease", "default"])
+def test_a_reserved_namespace_is_refused_for_the_ingress_controller(reserved):
+    from kubewire.spec import SpecError
+
+    with pytest.raises(SpecError) as caught:
+        parse_cluster({**LAB_SETTINGS, "ingress_enabled": True, "ingress_namespace": reserved},
+                      [HostInput("controlplane", frozenset({"controlplane"}), {"node_ip": "192.168.56.10"})])
+    [problem] = caught.value.problems
+    assert problem.key == "ingress_namespace" and "Kubernetes' own" in problem.message
+
+
+def test_label_deletion_never_takes_a_namespace():
+    left = {"kubewire/addon=nginx-ingress --output=name": ["deployment.apps/nginx-ingress"]}
+    commands = plan(*nodes({**left, **namespace_answer(None), **cluster()}), addons,
+                    {"ingress_namespace": "web"})["controlplane"]
+    [delete] = deletes(commands)
+    assert "namespace" not in delete.split(" delete ")[1].split(" ")[0].split(",")
+
+
+def test_a_namespace_holding_workloads_kubewire_did_not_create_is_kept():
+    left = {"kubewire/addon=nginx-ingress --output=name": ["deployment.apps/nginx-ingress"]}
+    inside = ["Deployment/shop||", "Service/shop||", "Deployment/nginx-ingress|kubewire|",
+              "Pod/nginx-ingress-7c9||ReplicaSet"]
+    commands = plan(*nodes({**left, **namespace_answer("kubewire/nginx-ingress", inside), **cluster()}), addons,
+                    {"ingress_namespace": "web"})["controlplane"]
+    assert not [command for command in deletes(commands) if "delete namespace" in command]
+
+
+def test_a_namespace_kubewire_did_not_create_is_kept_even_empty():
+    commands = plan(*nodes({**namespace_answer("/"), **cluster()}), addons, {"ingress_namespace": "web"})
+    assert not [command for command in deletes(commands["controlplane"]) if "namespace" in command]
+
+
+def test_a_namespace_kubewire_created_and_holding_only_its_objects_is_deleted():
+    inside = ["Deployment/nginx-ingress|kubewire|", "Pod/nginx-ingress-7c9||ReplicaSet", "ServiceAccount/default||",
+              "ConfigMap/kube-root-ca.crt||", "Event/nginx-ingress.17f||", "Lease/nginx-ingress-leader||"]
+    commands = plan(*nodes({**namespace_answer("kubewire/nginx-ingress", inside), **cluster()}), addons,
+                    {"ingress_namespace": "web"})["controlplane"]
+    assert [command for command in deletes(commands) if "delete namespace" in command] == [
+        f"kubectl --kubeconfig={ADMIN_CONF} delete namespace web --ignore-not-found"]
+
+
+def test_a_namespace_whose_contents_cannot_be_listed_is_kept():
+    commands = plan(*nodes({**namespace_answer("kubewire/nginx-ingress", ["listing failed"]), **cluster()}), addons,
+                    {"ingress_namespace": "web"})["controlplane"]
+    assert not [command for command in deletes(commands) if "delete namespace" in command]
+
+
+def test_switching_controllers_in_one_namespace_keeps_it():
+    inside = ["Deployment/nginx-ingress|kubewire|"]
+    commands = plan(*nodes({**namespace_answer("kubewire/nginx-ingress", inside), **cluster()}), addons,
+                    {**INGRESS, "ingress_controller": "ingress-nginx"})["controlplane"]
+    assert not [command for command in deletes(commands) if "delete namespace" in command]
+
+
+def test_an_existing_namespace_kubewire_did_not_create_is_used_but_not_taken_over():
+    path = f"{MANIFESTS_DIR}/nginx-ingress.yaml"
+    foreign = uploads({**namespace_answer("/"), **cluster()}, INGRESS)[path]
+    assert "kind: Namespace" not in foreign and "namespace: web" in foreign
+    fresh = uploads({**namespace_answer(None), **cluster()}, INGRESS)[path]
+    assert "kind: Namespace" in fresh
+    own = uploads({**namespace_answer("kubewire/nginx-ingress"), **cluster()}, INGRESS)[path]
+    assert own == fresh
+
+
+def test_every_value_in_a_command_is_quoted():
+    import shlex
+
+    odd = "/root/my kube/$config"
+    answers = {**cluster(), f"test -e {shlex.quote(odd)}": stat_line(odd)}
+    commands = kubectl_commands(plan(*nodes(answers), addons, {"addons_kubeconfig": odd})["controlplane"])
+    assert commands
+    for command in commands:
+        words = shlex.split(command.split(" || ")[0])
+        assert f"--kubeconfig={odd}" in words, command
+        assert all(word.startswith("--filename=/etc/kubewire/addons/") for word in words if "--filename" in word)

@@ -283,3 +283,33 @@ def test_node_ports_in_range_and_distinct(node_ports, hint):
 ])
 def test_invalid_setting_names_the_key(key, value, hint):
     assert hint in problems(**{key: value})[key].message
+
+
+# Upstream details ----------------------------------------------------------------------------------
+
+
+def test_nginx_inc_with_custom_resources_may_list_events_as_upstream_grants():
+    def events_verbs(**settings):
+        role = find(objects_of(**settings), "ClusterRole")
+        return next(rule["verbs"] for rule in role["rules"] if rule["resources"] == ["events"])
+
+    assert events_verbs() == ["create", "patch"]
+    assert events_verbs(ingress_custom_resources=True) == ["create", "patch", "list"]
+
+
+def test_tls_entries_for_one_secret_are_merged():
+    entry = {"name": "shop", "rules": ["shop.example.com/=shop:80,tls=shop-tls",
+                                       "shop.example.com/api*=api:80,tls=shop-tls",
+                                       "www.example.com/=shop:80,tls=shop-tls", "other.example.com/=o:80,tls"]}
+    assert ingress_of(entry)["spec"]["tls"] == [
+        {"hosts": ["shop.example.com", "www.example.com"], "secretName": "shop-tls"},
+        {"hosts": ["other.example.com"]}]
+
+
+@pytest.mark.parametrize(("version", "warned"), [("1.29", True), ("1.30", False), ("1.34", False), (HIGHEST, True)])
+def test_ingress_nginx_outside_its_support_matrix_is_warned(version, warned):
+    from kubewire.manifests import addon_warnings
+
+    found = addon_warnings(spec_of(ingress_controller="ingress-nginx", kubernetes_version=version))
+    assert [warning.key for warning in found] == (["kubernetes_version"] if warned else [])
+    assert addon_warnings(spec_of(kubernetes_version=version)) == []  # nginx-inc

@@ -1,10 +1,12 @@
 """Add-on manifests: rendered from the spec, strictly schema-validated, semantically checked."""
 
 import copy
+import inspect
 
 import pytest
 import yaml
 
+from kubewire import versions
 from kubewire.manifests import (
     ADDONS,
     ManifestError,
@@ -140,7 +142,7 @@ def test_default_corefile():
     for expected in ("errors", "health :8080 {", "lameduck 5s", "ready :8181",
                      "kubernetes cluster.local in-addr.arpa ip6.arpa {", "pods insecure",
                      "fallthrough in-addr.arpa ip6.arpa", "ttl 30", "prometheus :9153",
-                     "forward . /etc/resolv.conf", "cache 30", "loop", "reload", "loadbalance"):
+                     "forward . /etc/resolv.conf {", "max_concurrent 1000", "loop", "reload", "loadbalance"):
         assert expected in lines, expected
 
 
@@ -150,9 +152,9 @@ def test_corefile_options():
     lines = [line.strip() for line in text.splitlines()]
     assert "kubernetes k8s.lab in-addr.arpa ip6.arpa {" in lines
     assert "pods verified" in lines
-    assert "forward . 1.1.1.1 9.9.9.9:53" in lines
+    assert "forward . 1.1.1.1 9.9.9.9:53 {" in lines
     stub = text[text.index("corp.example:53 {"):]
-    assert "forward . 10.0.0.53 10.0.0.54:5353" in stub
+    assert "forward . 10.0.0.53 10.0.0.54:5353 {" in stub
 
 
 def test_coredns_deployment_and_service():
@@ -186,7 +188,7 @@ def test_coredns_rbac_is_read_only_and_minimal():
 
 
 @pytest.mark.parametrize(("version", "api"), [("1.29", "v1beta3"), ("1.30", "v1beta3"), ("1.31", "v1beta4"),
-                                              ("1.37", "v1beta4")])
+                                              ("1.36", "v1beta4")])
 def test_kubeadm_config_api_and_values(version, api):
     manifest = render_kubeadm_config(spec_of(kubernetes_version=version, service_cidr="10.100.0.0/16"))
     cluster, kubelet = find(manifest.objects, "ClusterConfiguration"), find(manifest.objects, "KubeletConfiguration")
@@ -309,3 +311,39 @@ def test_manifest_error_lists_every_problem():
     assert "have 2 problem(s); nothing was applied" in error.report()
     assert "ClusterConfiguration: networking.serviceSubnet" in error.report()
     assert "KubeletConfiguration: clusterDNS" in error.report()
+
+
+# As kubeadm lays CoreDNS out, per minor (cmd/kubeadm/app/phases/addons/dns/manifests.go) ---------
+
+
+def test_forward_takes_kubeadms_concurrency_limit():
+    lines = [line.strip() for line in corefile(coredns_upstreams=["1.1.1.1"]).splitlines()]
+    assert lines[lines.index("forward . 1.1.1.1 {") + 1] == "max_concurrent 1000"
+
+
+@pytest.mark.parametrize(("version", "disabled"), [("1.31", False), ("1.32", True), (HIGHEST, True)])
+def test_cache_leaves_the_cluster_domain_to_the_kubernetes_plugin_from_1_32(version, disabled):
+    lines = [line.strip() for line in corefile(kubernetes_version=version, cluster_domain="k8s.lab").splitlines()]
+    main = lines[:lines.index("}", lines.index("loadbalance"))]
+    if disabled:
+        start = main.index("cache 30 {")
+        assert main[start + 1:start + 4] == ["disable success k8s.lab", "disable denial k8s.lab", "}"]
+    else:
+        assert "cache 30" in main and "cache 30 {" not in main
+
+
+def test_coredns_has_a_disruption_budget_matching_its_pods():
+    objects = render_addon(spec_of(coredns_replicas=3), COREDNS).objects
+    budget = find(objects, "PodDisruptionBudget", "coredns")
+    assert budget["apiVersion"] == "policy/v1"
+    assert budget["spec"] == {"maxUnavailable": 1, "selector": {"matchLabels": {"k8s-app": "kube-dns"}}}
+    deployment = find(objects, "Deployment", "coredns")
+    assert deployment["spec"]["selector"] == budget["spec"]["selector"]
+
+
+def test_every_supported_minor_has_real_pins():
+    for minor in SUPPORTED_K8S_MINORS:
+        assert KUBERNETES_PATCH_RELEASES[minor].startswith(f"1.{minor}.")
+        assert COREDNS_VERSIONS[minor].startswith("v1.")
+    assert "placeholder" not in inspect.getsource(versions).lower()
+    assert "unsure" not in inspect.getsource(versions).lower()

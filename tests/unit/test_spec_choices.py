@@ -99,19 +99,19 @@ def test_invalid_cluster_domain(domain):
 @pytest.mark.parametrize(
     ("version", "hint"),
     [
-        ("1.28", "is not supported; kubewire supports 1.29-1.37"),
-        ("1.38", "is not supported; kubewire supports 1.29-1.37"),
-        ("2.0", "is not a Kubernetes version; use 'MAJOR.MINOR' within 1.29-1.37"),
+        ("1.28", "is not supported; kubewire supports 1.29-1.36"),
+        ("1.37", "is not supported; kubewire supports 1.29-1.36"),
+        ("2.0", "is not a Kubernetes version; use 'MAJOR.MINOR' within 1.29-1.36"),
         (1.3, "must be a quoted string such as '1.30'"),
     ],
-    ids=["too-old-1.28", "too-new-1.38", "major-2", "float-1.3"],
+    ids=["too-old-1.28", "too-new-1.37", "major-2", "float-1.3"],
 )
 def test_unsupported_kubernetes_version(version, hint):
     error = spec_errors({"kubernetes_version": version})
     assert_problem(error, "kubernetes_version", version, hint)
 
 
-@pytest.mark.parametrize("version", ["1.29", "1.37", "v1.33", "1.33.2"])
+@pytest.mark.parametrize("version", ["1.29", "1.36", "v1.33", "1.33.2"])
 def test_supported_kubernetes_versions(version):
     spec = parse_cluster({"kubernetes_version": version}, lab_hosts())
     assert spec.kubernetes_version == version.removeprefix("v")

@@ -80,7 +80,7 @@ def test_check_lists_every_error_and_exits_2(tmp_path, monkeypatch):
 
     assert result.exit_code == SPEC_ERROR_EXIT == 2, result.output
     expected = [
-        "kubernetes_version = '1.28': is not supported; kubewire supports 1.29-1.37",
+        "kubernetes_version = '1.28': is not supported; kubewire supports 1.29-1.36",
         "cni_plugin = 'calico': is not a CNI plugin kubewire configures; use one of: bridge, weave",
         "kube_proxy_mode = 'userspace': was removed from kube-proxy in Kubernetes 1.26",
         "cluster_domain = 'cluster.local.': is not a valid DNS domain",

@@ -1,8 +1,8 @@
 """Weave Net (cni_plugin weave): its manifest, its checks, its password kept secret, and how it is applied."""
 
 import base64
+import hashlib
 import logging
-import stat
 
 import pytest
 from click.testing import CliRunner
@@ -15,10 +15,11 @@ from kubewire.manifests import (
     manifest_problems,
     render_addon,
     render_all,
+    render_secrets,
     schema_problems,
     write_manifests,
 )
-from kubewire.roles.addons import addons
+from kubewire.roles.addons import MANIFESTS_DIR, addons
 from kubewire.spec import SUPPORTED_K8S_MINORS, HostInput, SpecError, parse_cluster
 from kubewire.versions import WEAVE_VERSION
 from tests.unit.plan import fake_host, plan
@@ -111,6 +112,12 @@ def test_mtu_only_when_set():
     assert env(weave_objects(weave_mtu=1400))["WEAVE_MTU"] == "1400"
 
 
+def test_nftables_nodes_get_weaves_nft_backend():
+    # weave-kube's launch.sh guesses the backend from the rules it finds unless IPTABLES_BACKEND says.
+    assert env(weave_objects(kube_proxy_mode="nftables"))["IPTABLES_BACKEND"] == "nft"
+    assert "IPTABLES_BACKEND" not in env(weave_objects(kube_proxy_mode="iptables"))
+
+
 def test_cni_directories_follow_the_cni_role():
     every_node = {"cni_bin_dir": "/usr/libexec/cni"}
     spec = parse_cluster({"cni_plugin": "weave"}, [HostInput(item.host, item.groups, item.host_data,
@@ -127,11 +134,34 @@ def test_cni_directories_must_be_the_same_on_every_node():
     assert problem.key == "cni_conf_dir" and "mounts one path on every node" in problem.message
 
 
-def test_encryption_takes_the_password_from_a_secret(password_file):
-    objects = weave_objects(weave_password_file=password_file)
-    secret = find(objects, "Secret", "weave-passwd")
-    assert secret["data"] == {"weave-passwd": ENCODED}  # without the file's trailing newline
+def test_encryption_takes_the_password_from_a_secret_kept_out_of_the_manifest(password_file):
+    spec = spec_of(weave_password_file=password_file)
+    objects = render_addon(spec, WEAVE).objects
+    assert find(objects, "Secret") is None  # weave.yaml is uploaded and diffed: no Secret in it
     assert env(objects)["WEAVE_PASSWORD"] == {"secretKeyRef": {"name": "weave-passwd", "key": "weave-passwd"}}
+    secrets = render_secrets(spec, WEAVE)
+    assert secrets.secret and [obj["kind"] for obj in secrets.objects] == ["Secret"]
+    [secret] = secrets.objects
+    assert secret["data"] == {"weave-passwd": ENCODED}  # without the file's trailing newline
+    assert secret["metadata"]["labels"]["kubewire/addon"] == "weave"  # deleted with Weave
+    assert list(secrets.fingerprints) == ["kube-system/weave-passwd"]
+
+
+def test_the_fingerprint_follows_the_password_and_shows_nothing_of_it(tmp_path, password_file):
+    other = tmp_path / "other"
+    other.write_text("another-password\n")
+
+    def fingerprint_of(path):
+        return render_secrets(spec_of(weave_password_file=str(path)), WEAVE).fingerprints["kube-system/weave-passwd"]
+
+    assert fingerprint_of(password_file) == fingerprint_of(password_file)
+    assert fingerprint_of(password_file) != fingerprint_of(other)
+    assert not shown(fingerprint_of(password_file))
+
+
+def test_secrets_come_before_the_manifest_that_reads_them(password_file):
+    names = [manifest.name for manifest in render_all(spec_of(weave_password_file=password_file))]
+    assert names.index("weave-secrets") == names.index("weave") - 1
 
 
 def test_no_secret_without_a_password_file():
@@ -214,18 +244,16 @@ def inventory(tmp_path, password_file) -> str:
     return str(tmp_path / "inventory.py")
 
 
-def test_render_writes_the_secret_only_into_a_private_file(tmp_path, password_file):
+def test_render_writes_no_file_holding_it(tmp_path, password_file):
     out = tmp_path / "out"
-    out.mkdir()
-    (out / "weave.yaml").write_text("# an earlier render\n")
-    (out / "weave.yaml").chmod(0o644)
     result = CliRunner().invoke(main, ["render", inventory(tmp_path, password_file), "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert not shown(result.output)
-    text = (out / "weave.yaml").read_text()
-    assert ENCODED in text and PASSWORD not in text
-    assert stat.S_IMODE((out / "weave.yaml").stat().st_mode) == 0o600
-    assert stat.S_IMODE((out / "coredns.yaml").stat().st_mode) != 0o600
+    assert "Secret kube-system/weave-passwd: not written" in result.output
+    assert "--from-file=weave-passwd=FILE" in result.output
+    assert "weave.yaml" in {path.name for path in out.iterdir()}
+    for path in out.iterdir():
+        assert not shown(path.read_text()), path
 
 
 def test_check_never_shows_it(tmp_path, password_file):
@@ -237,11 +265,13 @@ def test_reprs_and_errors_never_show_it(password_file):
     spec = spec_of(weave_password_file=password_file)
     manifests = render_all(spec)
     assert not shown(repr(spec)) and not shown(repr(manifests))
-    weave = next(manifest for manifest in manifests if manifest.name == "weave")
-    broken = [{**obj, "data": {"weave-passwd": "not base64!"}} if obj["kind"] == "Secret" else obj
-              for obj in weave.objects]
-    error = ManifestError([problem for obj in broken for problem in schema_problems(obj, spec.kubernetes_version)])
-    assert not shown(error.report()) and "not base64!" not in error.report()
+    [secret] = next(manifest for manifest in manifests if manifest.secret).objects
+    # Two faults: a wrong type, and the password where a string belongs. The schema reports one
+    # error per object, and the one about the data would quote the password: only the other may show.
+    broken = {**secret, "type": 5, "data": {"weave-passwd": [PASSWORD]}}
+    error = ManifestError(schema_problems(broken, spec.kubernetes_version))
+    assert len(error.problems) == 1 and "type" in error.report()
+    assert not shown(error.report())
 
 
 def test_the_roles_plan_and_log_never_show_it(password_file, caplog):
@@ -249,6 +279,46 @@ def test_the_roles_plan_and_log_never_show_it(password_file, caplog):
     commands = plan(*cluster_nodes(cluster()), addons, {"cni_plugin": "weave", "weave_password_file": password_file})
     assert any("weave.yaml" in command for command in commands["controlplane"])
     assert not shown("\n".join(commands["controlplane"])) and not shown(caplog.text)
+
+
+def secret_apply(commands):
+    return [command for command in commands if "--filename=-" in command]
+
+
+def test_the_secret_is_applied_from_stdin_when_the_cluster_lacks_it(password_file):
+    commands = plan(*cluster_nodes(cluster()), addons,
+                    {"cni_plugin": "weave", "weave_password_file": password_file})["controlplane"]
+    assert secret_apply(commands) == [f"kubectl --kubeconfig={ADMIN_CONF} apply --server-side "
+                                      "--field-manager=kubewire --filename=-"]
+    assert commands.index(secret_apply(commands)[0]) < next(
+        index for index, command in enumerate(commands) if "weave.yaml" in command)
+
+
+def test_the_secret_is_not_applied_again_when_its_fingerprint_is_current(password_file):
+    spec = spec_of(weave_password_file=password_file)
+    current = render_secrets(spec, WEAVE).fingerprints["kube-system/weave-passwd"]
+    answers = {"get secrets --all-namespaces": [f"kube-system/weave-passwd {current}"], **cluster()}
+    settings = {"cni_plugin": "weave", "weave_password_file": password_file}
+    assert secret_apply(plan(*cluster_nodes(answers), addons, settings)["controlplane"]) == []
+    stale = {"get secrets --all-namespaces": ["kube-system/weave-passwd 0123abcd"], **cluster()}
+    assert len(secret_apply(plan(*cluster_nodes(stale), addons, settings)["controlplane"])) == 1
+
+
+def test_an_earlier_weave_yaml_holding_the_secret_is_replaced_unread(password_file):
+    """--diff would print the old file (and its password) if pyinfra compared them: the upload is forced."""
+    spec = spec_of(weave_password_file=password_file)
+    path = f"{MANIFESTS_DIR}/weave.yaml"
+    # The node's file has the rendered digest (so pyinfra alone would upload nothing).
+    same = {f"sha1sum {path}": f"{hashlib.sha1(render_addon(spec, WEAVE).text.encode()).hexdigest()}  {path}",
+            f"test -e {path}": f"user=root group=root mode=-rw------- atime=0 mtime=0 ctime=0 size=1 '{path}'"}
+    settings = {"cni_plugin": "weave", "weave_password_file": password_file}
+
+    def uploads(answers):
+        return [command for command in plan(*cluster_nodes(answers), addons, settings)["controlplane"]
+                if command == f"upload {path}"]
+
+    assert uploads({**same, **cluster()}) == []
+    assert len(uploads({"grep -l": [path], **same, **cluster()})) == 1
 
 
 # Applied from the first controlplane node (@fake) ------------------------------------------------
@@ -287,3 +357,12 @@ def test_with_bridge_a_previous_weave_is_deleted_by_label_secret_included():
 def test_with_bridge_and_no_weave_left_nothing_is_deleted():
     commands = plan(*cluster_nodes(cluster()), addons, {"cni_plugin": "bridge"})["controlplane"]
     assert not [command for command in commands if " delete " in command]
+
+
+def test_masquerade_all_with_weave_is_warned():
+    from kubewire.manifests import addon_warnings
+
+    [warning] = addon_warnings(spec_of(kube_proxy_masquerade_all=True))
+    assert warning.key == "kube_proxy_masquerade_all" and "NetworkPolicies" in warning.message
+    assert addon_warnings(spec_of()) == []
+    assert addon_warnings(parse_cluster({"cni_plugin": "bridge", "kube_proxy_masquerade_all": True}, hosts())) == []
