@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import time
+from pathlib import Path
 
 from .base import BRIDGE, BRIDGE_IP, LAB_NETWORK, LabNode, run
 
@@ -13,7 +14,13 @@ def ip(*args: str, check: bool = True) -> subprocess.CompletedProcess:
 
 
 def link_exists(name: str) -> bool:
-    return ip("link", "show", "dev", name, check=False).returncode == 0
+    """A link in the controller's own namespace (sysfs shows the namespace of this process)."""
+    return Path("/sys/class/net", name).exists()
+
+
+def netns_exists(name: str) -> bool:
+    """A namespace named by `ip netns add` (iproute2 keeps them in /run/netns)."""
+    return Path("/run/netns", name).exists()
 
 
 def netns_list() -> list[str]:
@@ -48,7 +55,7 @@ def bridge_down() -> None:
 
 def unwire(name: str) -> None:
     """Delete a node's namespace and its veth pair (nothing may run in it any more)."""
-    if name in netns_list():
+    if netns_exists(name):
         ip("netns", "delete", name)
     # The kernel frees the namespace, and its veth pair, asynchronously.
     deadline = time.monotonic() + 5

@@ -120,7 +120,7 @@ def is_nspawn(pid: int | None) -> bool:
 def live_processes(node: LabNode) -> list[int]:
     """Every live process of the node: in its cgroups or in its network namespace."""
     pids = cgroups.cgroup_pids(cgroups.node_cgroups(node))
-    if node.netns in network.netns_list():
+    if network.netns_exists(node.netns):
         pids.update(network.netns_pids(node.netns))
     return sorted(pid for pid in pids if is_alive(pid))
 
