@@ -39,6 +39,7 @@ from .base import (
     lab_nodes,
     node_names,
     parse_suites,
+    run,
 )
 from .cgroups import node_cgroups
 from .images import LabImages, ensure_images
@@ -58,9 +59,9 @@ from .lifecycle import (
     stop_node,
     up,
 )
-from .network import netns_list
+from .network import ip, link_exists, netns_list
 from .nodes import live_processes, spawn_command
-from .rootfs import NODE_REPO_MOUNT, cached_rootfs, ensure_rootfs
+from .rootfs import NODE_REPO_MOUNT, cached_rootfs, controller_mirror, ensure_cni_tarball, ensure_rootfs
 
 
 def cni_tarball():
@@ -90,5 +91,6 @@ __all__ = [
     "lab_images", "client_key", "known_hosts_file", "ssh_config_file", "down", "lab_node_count", "lab_suite",
     "node_state", "read_state", "reboot_node", "ssh_command", "start_node", "state_file", "status", "stop_node",
     "up", "netns_list", "live_processes", "spawn_command", "cached_rootfs", "ensure_rootfs", "cni_tarball",
-    "cni_tarball_sha256", "cni_tarball_version",
+    "cni_tarball_sha256", "cni_tarball_version", "run", "ip", "link_exists", "controller_mirror",
+    "ensure_cni_tarball",
 ]

@@ -80,7 +80,7 @@ def up(count: int = 3, suites: tuple[str, ...] = (DEFAULT_SUITE,), recreate: boo
             down(log=lambda *_: None)
         state = {}
     for suite in sorted({node.suite for node in wanted}):
-        ensure_rootfs(suite, log)
+        ensure_rootfs(log, suite)
         ensure_cni_tarball(suite)
         ensure_images(suite)
     ensure_keys(wanted)

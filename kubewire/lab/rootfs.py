@@ -93,7 +93,7 @@ def cached_rootfs(suite: str = DEFAULT_SUITE) -> tuple[Path, Path]:
     return base.CACHE_DIR / f"rootfs-{suite}-{key}", base.CACHE_DIR / f"apt-{suite}-{key}"
 
 
-def ensure_rootfs(suite: str = DEFAULT_SUITE, log=print) -> tuple[Path, Path]:
+def ensure_rootfs(log=print, suite: str = DEFAULT_SUITE) -> tuple[Path, Path]:
     """Build the suite's node root and local apt repository once; reuse them afterwards."""
     rootfs, repo = cached_rootfs(suite)
     if (rootfs / ".kubewire-complete").exists() and (repo / "Packages").exists():
