@@ -88,8 +88,9 @@ def up(count: int = 3, suites: tuple[str, ...] = (DEFAULT_SUITE,), recreate: boo
     _raise_inotify_limit(len(wanted))
     network.bridge_up()
     known = {entry["name"]: entry for entry in state.get("nodes", [])}
-    _remove([_node(entry) for name, entry in known.items() if name not in {n.name for n in wanted}
-             or _node(entry) != next(n for n in wanted if n.name == name)], known)
+    wanted_by_name = {node.name: node for node in wanted}
+    # Nodes beyond --nodes, or of another suite than wanted now, go.
+    _remove([_node(entry) for name, entry in known.items() if wanted_by_name.get(name) != _node(entry)], known)
     state = {"nodes": [], "bridge": BRIDGE, "keys_dir": str(base.KEYS_DIR)}
     booted = []
     try:
