@@ -163,7 +163,7 @@ def reboot_node(name: str, timeout: float = 30.0) -> None:
     so what comes back is what the node restores at boot."""
     entry = _state_entry(read_state(), name)
     subprocess.run(ssh_command(name, ["systemctl", "reboot"]), capture_output=True, timeout=timeout)
-    if nodes._wait_until_gone([entry["pid"]], timeout):
+    if nodes.wait_until_gone([entry["pid"]], timeout):
         raise LabError(f"{name} did not shut down within {timeout:.0f}s")
     start_node(name)
 

@@ -148,7 +148,7 @@ def _signal(pid: int, sig: int) -> None:
         pass
 
 
-def _wait_until_gone(pids: list[int], timeout: float) -> list[int]:
+def wait_until_gone(pids: list[int], timeout: float) -> list[int]:
     deadline = time.monotonic() + timeout
     while True:
         pids = [pid for pid in pids if is_alive(pid)]
@@ -173,7 +173,7 @@ def stop(nodes: list[LabNode], nspawn_pids: dict[str, int] | None = None) -> int
                for pid in _node_inits(live_processes(node))]
     for pid in orphans:
         _signal(pid, POWEROFF_SIGNAL)
-    _wait_until_gone(asked + orphans, SHUTDOWN_TIMEOUT)
+    wait_until_gone(asked + orphans, SHUTDOWN_TIMEOUT)
     killed = 0
     for _ in range(20):  # a process may fork while its siblings are being killed
         remaining = [pid for node in nodes for pid in live_processes(node)]
@@ -182,7 +182,7 @@ def stop(nodes: list[LabNode], nspawn_pids: dict[str, int] | None = None) -> int
         for pid in remaining:
             _signal(pid, signal.SIGKILL)
         killed += len(remaining)
-        _wait_until_gone(remaining, 5)
+        wait_until_gone(remaining, 5)
     else:
         raise LabError(f"processes keep running in {', '.join(node.name for node in nodes)}")
     for node in nodes:
