@@ -20,9 +20,9 @@ PREFIX = "kw-"  # netns, host-side veth and cgroup names; with "controlplane" th
 
 # Debian releases a node can run: 12 and 13, the current stable (https://www.debian.org/releases/).
 SUITES = ("bookworm", "trixie")
-# Still bookworm: on trixie nodes a second converge re-uploads the firewall and CNI files and
-# `systemctl is-enabled` of an absent unit says "not-found"; trixie becomes the default once
-# the roles' lab tests pass on it.
+# Still bookworm: on trixie nodes the CNI switch lab test expects `systemctl is-enabled` of a
+# removed unit to print nothing, but systemd >= 253 prints "not-found" (systemd/systemd#25745);
+# trixie becomes the default once every lab test passes on it.
 DEFAULT_SUITE = "bookworm"
 
 # Machine-wide runtime state (one lab per machine: the bridge address is fixed), so that a lab
