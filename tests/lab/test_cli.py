@@ -34,3 +34,11 @@ def test_verify_passes_on_the_converged_lab(converged):
     result = kubewire("verify", str(LOCAL_INVENTORY), "-q")
     assert result.returncode == 0, result.stdout[-2000:]
     assert " passed" in result.stdout
+
+
+def test_lab_up_refuses_an_unknown_suite_before_touching_the_lab(converged):
+    before = kubewire("lab", "status").stdout
+    result = kubewire("lab", "up", "--suite", "bookworm,buster")
+    assert result.returncode != 0
+    assert "--suite 'bookworm,buster'" in result.stderr and "bookworm, trixie" in result.stderr, result.stderr
+    assert kubewire("lab", "status").stdout == before
