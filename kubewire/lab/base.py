@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+from ..paths import CACHE_DIR  # noqa: F401 (CACHE_DIR: the lab's images live in the one cache)
+from ..paths import REPOSITORY_ROOT as PROJECT_ROOT
 
 LAB_NETWORK = IPv4Network("192.168.56.0/24")
 BRIDGE = "kw-br0"
@@ -28,7 +29,6 @@ DEFAULT_SUITE = "bookworm"
 # Machine-wide runtime state (one lab per machine: the bridge address is fixed), so that a lab
 # left behind by another checkout is found and removed by `up` and `down`.
 STATE_DIR = Path(os.environ.get("KUBEWIRE_STATE_DIR", "/var/lib/kubewire/lab"))
-CACHE_DIR = Path(os.environ.get("KUBEWIRE_CACHE_DIR", "/var/cache/kubewire"))
 # SSH keys and node host keys: kept across down/up so known_hosts stays valid (git-ignored).
 KEYS_DIR = Path(os.environ.get("KUBEWIRE_LAB_DIR", PROJECT_ROOT / ".lab"))
 
