@@ -21,10 +21,12 @@ from dataclasses import dataclass, field
 FOREIGN_FIREWALL_PROBES = (
     ("firewall services", "grep -qsi '^ENABLED=yes' /etc/ufw/ufw.conf && echo ufw; "
                           "systemctl is-active -q firewalld && echo firewalld"),
-    # Each nftables table that has an input base chain, except kubewire's own, as JSON.
+    # Each nftables table that has an input base chain, as JSON, except kubewire's own and
+    # kube-proxy's nftables-mode tables (large maps; its input chain only rejects traffic to
+    # Services without endpoints).
     ("nft input tables", "nft list chains | awk '$1 == \"table\" {t = $2 \" \" $3} /hook input/ {print t}' | sort -u "
-                         "| while read -r family name; do [ \"$family $name\" = 'inet kubewire' ] || "
-                         "nft -j list table \"$family\" \"$name\"; done"),
+                         "| while read -r family name; do case \"$family $name\" in 'inet kubewire'|'ip kube-proxy'|"
+                         "'ip6 kube-proxy') ;; *) nft -j list table \"$family\" \"$name\" ;; esac; done"),
     # Legacy iptables only where its filter table exists (listing it would otherwise create it).
     ("iptables legacy", "grep -qx filter /proc/net/ip_tables_names && iptables-legacy-save -t filter"),
 )

@@ -10,6 +10,7 @@ again at boot by a unit of kubewire's own.
 
 from __future__ import annotations
 
+import shlex
 import socket
 
 from pyinfra import host
@@ -30,7 +31,7 @@ RULES_FILE = "/etc/kubewire/firewall.nft"
 # The sha256 of `nft list table inet kubewire` right after kubewire loaded it: a live table that
 # lists differently was changed by hand (or flushed) and is loaded again.
 LOADED_FILE = "/etc/kubewire/firewall.loaded"
-LIST_TABLE = f"{NFT} list table inet kubewire"
+LIST_TABLE = f"{shlex.quote(NFT)} list table inet kubewire"
 UNIT = "kubewire-firewall.service"
 UNIT_FILE = f"/etc/systemd/system/{UNIT}"
 WEAVE_BRIDGE = "weave"  # the bridge Weave Net puts a node's pods on
@@ -118,8 +119,8 @@ def firewall() -> None:
         ("table", f"{LIST_TABLE} >/dev/null && echo present"),
         ("live", f"{LIST_TABLE} | grep -o 'kubewire-rules [0-9a-f]*'"),
         ("live listing", f"{LIST_TABLE} | sha256sum | cut -d' ' -f1"),
-        ("loaded listing", f"cat {LOADED_FILE}"),
-        ("enabled", f"systemctl is-enabled {UNIT}"),
+        ("loaded listing", f"cat {shlex.quote(LOADED_FILE)}"),
+        ("enabled", f"systemctl is-enabled {shlex.quote(UNIT)}"),
         ("sshd ports", SSHD_PORTS_PROBE),
     ))
     enabled = first_line(probed, "enabled") == "enabled"
