@@ -82,6 +82,7 @@ def cni() -> None:
         ("routes unit", f"systemctl is-enabled {ROUTES_UNIT}"),
         ("containerd", "containerd --version"),
         ("containerd imports", f"grep -E '^imports' {CONTAINERD_CONFIG}"),
+        (CONTAINERD_DROPIN, file_digest_probe(CONTAINERD_DROPIN)),
     ))
 
     _install_plugins(settings, probed)

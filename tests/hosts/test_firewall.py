@@ -4,8 +4,8 @@ and nothing else; UDP too; SSH keeps working under policy drop."""
 import pytest
 
 from kubewire.ports import CONTROLPLANE_PORTS, WORKER_PORTS, node_rules
+from tests.hosts.checks import check_each
 from tests.hosts.netcheck import listeners, tcp_reachable, udp_delivered
-from tests.hosts.test_nodes import check_each
 
 NOT_ALLOWED = (8080, 29999, 10257, 10259)  # not on any list; 10257/10259 bind localhost only
 

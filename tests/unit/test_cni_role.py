@@ -10,7 +10,7 @@ import pytest
 
 from kubewire.cni_plugins import PluginsTarballError, download, plugin_digests
 from kubewire.facts import sha256
-from roles import cni as cni_role
+from kubewire.roles import cni as cni_role
 from tests.unit.plan import fake_host, plan, probes_answer
 
 PLUGINS = ("bridge", "host-local", "loopback", "portmap")
@@ -41,7 +41,8 @@ def converged(tarball, files_for_host=None, **changes) -> dict:
         "10-kubewire.conflist", "99-loopback.conf"]}
     for path, text in (files_for_host or {}).items():
         state[path] = sha256(text)
-    state.update({"routes": [], "routes unit": "enabled", "containerd": "", "containerd imports": ""})
+    state.update({"routes": [], "routes unit": "enabled", "containerd": "", "containerd imports": "",
+                  cni_role.CONTAINERD_DROPIN: ""})
     state.update(changes)
     return state
 

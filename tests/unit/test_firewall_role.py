@@ -1,6 +1,5 @@
 """The firewall role: rendered allow-lists per node role, and operations only for what differs."""
 
-import logging
 import re
 import socket
 
@@ -8,10 +7,9 @@ import pytest
 
 from kubewire.facts import sha256
 from kubewire.inventory import spec_from_inventory
-from kubewire.operations import nft_table_absent, nft_table_loaded
 from kubewire.ports import CONTROLPLANE_PORTS, WORKER_PORTS, required_ports
+from kubewire.roles import firewall as firewall_role
 from kubewire.spec import SpecError
-from roles import firewall as firewall_role
 from tests.unit.plan import fake_host, plan, probes_answer
 
 CP, W1 = ("controlplane", "192.168.56.10"), ("node01", "192.168.56.11")
@@ -268,34 +266,3 @@ def test_disabled_firewall_removes_the_table_and_unit():
     assert "/usr/sbin/nft delete table inet kubewire" in commands
     assert any("disable" in c and "kubewire-firewall.service" in c for c in commands)
     assert any("rm" in c and "/etc/kubewire/firewall.nft" in c for c in commands)
-
-
-# The operations, from data: probed state in, commands or a noop out --------------------------
-
-OPERATION_CASES = [
-    ("loaded and untouched", nft_table_loaded,
-     {"rules_file": "/etc/kw/fw.nft", "rules_digest": "d1", "loaded_file": "/etc/kw/loaded",
-      "probed": {"live": ["kubewire-rules d1"], "live listing": ["aa"], "loaded listing": ["aa"]}},
-     [], "nftables table inet kubewire is loaded with rules d1"),
-    ("other rules live", nft_table_loaded,
-     {"rules_file": "/etc/kw/fw.nft", "rules_digest": "d2", "loaded_file": "/etc/kw/loaded",
-      "probed": {"live": ["kubewire-rules d1"], "live listing": ["aa"], "loaded listing": ["aa"]}},
-     ["nft -f /etc/kw/fw.nft", "nft list table inet kubewire | sha256sum | cut -d' ' -f1 > /etc/kw/loaded"], None),
-    ("changed by hand, odd paths quoted", nft_table_loaded,
-     {"rules_file": "/etc/kw dir/fw.nft", "rules_digest": "d1", "loaded_file": "/etc/kw dir/$(x)",
-      "probed": {"live": ["kubewire-rules d1"], "live listing": ["bb"], "loaded listing": ["aa"]}},
-     ["nft -f '/etc/kw dir/fw.nft'",
-      "nft list table inet kubewire | sha256sum | cut -d' ' -f1 > '/etc/kw dir/$(x)'"], None),
-    ("table present", nft_table_absent, {"probed": {"table": ["present"]}}, ["nft delete table inet kubewire"], None),
-    ("table absent", nft_table_absent, {"probed": {}}, [], "nftables table inet kubewire is absent"),
-]
-
-
-@pytest.mark.parametrize("case", OPERATION_CASES, ids=[case[0] for case in OPERATION_CASES])
-def test_operation_from_data(case, caplog):
-    _, operation, arguments, commands, noop = case
-    with caplog.at_level(logging.DEBUG, logger="pyinfra"):
-        planned = plan([fake_host(*CP)], [], lambda: operation(**arguments))["controlplane"]
-    assert planned == commands
-    noops = sorted({record.getMessage() for record in caplog.records if "noop: " in record.getMessage()})
-    assert noops == ([f"[@fake/controlplane] noop: {noop}"] if noop else [])
