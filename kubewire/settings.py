@@ -180,6 +180,48 @@ class FirewallSettings(RoleSettings):
             raise PydanticCustomError("spec", "must be a list such as ['8080/tcp', '9000-9010/udp']")
         return [_port_rule(entry) for entry in entries]
 
+    # Kubernetes "Ports and Protocols": 10256 is used by "Self, Load balancers".
+    kube_proxy_health_from: Literal["nodes", "any"] | tuple[str, ...] = Field("nodes", description=(
+        "who reaches kube-proxy's health port 10256: `nodes`, `any`, or your load balancers' health-check "
+        'networks, e.g. `["203.0.113.0/28"]`'))
+    # IPVS answers these after the input chain, so the firewall accepts traffic addressed to them.
+    load_balancer_addresses: tuple[str, ...] = Field((), description=(
+        "`kube_proxy_mode: ipvs` only: the addresses MetalLB-style load balancers announce (and Services' "
+        '`externalIPs`), e.g. `["192.168.56.240/28"]`'))
+    coexist: bool = Field(False, description=(
+        "run beside another firewall found on the node (ufw, firewalld, or nftables/iptables rules that drop "
+        "in an input chain) instead of stopping the run before any change"))
+
+    @field_validator("kube_proxy_health_from", mode="before")
+    @classmethod
+    def _health_sources(cls, value: Any) -> str | tuple[str, ...]:
+        if value in ("nodes", "any"):
+            return value
+        if not isinstance(value, list | tuple) or not value:
+            raise PydanticCustomError("spec", "must be 'nodes', 'any' or a list of networks such as ['203.0.113.0/28']")
+        return _networks(value)
+
+    @field_validator("load_balancer_addresses", mode="before")
+    @classmethod
+    def _load_balancer_networks(cls, value: Any) -> tuple[str, ...]:
+        if not isinstance(value, list | tuple):
+            raise PydanticCustomError("spec", "must be a list of addresses or networks such as ['192.168.56.240/28']")
+        return _networks(value)
+
+
+def _networks(values: list | tuple) -> tuple[str, ...]:
+    """IPv4 networks as written in nft sets ('192.168.56.240/28'); a bare address is a /32."""
+    from ipaddress import IPv4Network
+
+    parsed = []
+    for value in values:
+        try:
+            parsed.append(str(IPv4Network(value)) if isinstance(value, str) else IPv4Network("x"))
+        except ValueError:
+            raise PydanticCustomError("spec", "has '{value}', which is not an IPv4 network such as 203.0.113.0/28 "
+                                      "(no host bits set)", {"value": str(value)}) from None
+    return tuple(parsed)
+
 
 PORT_ENTRY_KEYS = ("port", "protocol", "source", "purpose")
 

@@ -1,47 +1,105 @@
 """Role `firewall`: each node accepts what its role needs, and nothing else.
 
 The allow-list comes from one table (kubewire/ports.py): the Kubernetes ports of the node's
-groups, the CNI's ports, and `firewall_extra_ports`. Always allowed: the SSH port pyinfra is
-using (no lockout), loopback, established/related, ICMP, and anything from the pod range.
+groups, the CNI's ports, the kube-proxy mode's, and `firewall_extra_ports`. Always allowed: the
+SSH port of the very connection pyinfra is using and every port sshd listens on (no lockout),
+loopback, established/related, ICMP, and the node's own pods (from its CNI bridge).
 The rules live in nftables table `inet kubewire`, loaded atomically from a rendered file and
 again at boot by a unit of kubewire's own.
 """
 
 from __future__ import annotations
 
+import shlex
+import socket
+
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import files, server, systemd
+from pyinfra.operations import files, systemd
 
 from kubewire.facts import Probes, file_digest_probe, first_line, sha256
 from kubewire.inventory import cluster_spec
-from kubewire.operations import put_if_changed
-from kubewire.ports import required_ports
+from kubewire.operations import NFT, nft_table_loaded, nft_table_removed, put_if_changed
+from kubewire.ports import node_rules
 from kubewire.templates import render
 
-NFT = "/usr/sbin/nft"
+TABLE = "inet kubewire"
 RULES_FILE = "/etc/kubewire/firewall.nft"
 # The sha256 of `nft list table inet kubewire` right after kubewire loaded it: a live table that
 # lists differently was changed by hand (or flushed) and is loaded again.
 LOADED_FILE = "/etc/kubewire/firewall.loaded"
-LIST_TABLE = f"{NFT} list table inet kubewire"
+LIST_TABLE = f"{shlex.quote(NFT)} list table {TABLE}"
 UNIT = "kubewire-firewall.service"
 UNIT_FILE = f"/etc/systemd/system/{UNIT}"
+WEAVE_BRIDGE = "weave"  # the bridge Weave Net puts a node's pods on
+
+# Every TCP port sshd listens on: its own sockets (`ss`), its effective config (`sshd -T`, which
+# also names ports of a restart still to come) and a socket-activating unit's (ssh.socket).
+SSHD_PORTS_PROBE = (
+    "{ ss -Hltnp | awk '/\"sshd\"/ {n = split($4, a, \":\"); print a[n]}'; "
+    "$(command -v sshd || echo /usr/sbin/sshd) -T | awk '$1 == \"port\" {print $2}'; "
+    "for unit in ssh.socket sshd.socket; do systemctl is-active -q \"$unit\" && "
+    "systemctl show -P Listen \"$unit\" | awk '{n = split($1, a, \":\"); print a[n]}'; done; } | sort -un"
+)
 
 
+def connection_port() -> int | None:
+    """The node's port of pyinfra's own SSH connection to this host, whatever decided it
+    (`ssh_port`, an SSH config file's `Port`, or 22): the real socket's peer port, or for a
+    proxied connection the port pyinfra's SSH client resolved. None for other connectors."""
+    client = getattr(host.connector, "client", None)
+    transport = client.get_transport() if client is not None else None
+    if transport is None:
+        return None
+    if isinstance(transport.sock, socket.socket):
+        return int(transport.sock.getpeername()[1])
+    resolved = getattr(client, "_ssh_config", {}).get("port")  # ProxyJump/ProxyCommand
+    return int(resolved) if resolved else None
 
-def firewall_files(node_name: str) -> tuple[str, str, str]:
+
+def ssh_ports_to_keep(probed: dict) -> dict[int, str]:
+    """{port: why} for every SSH port the allow-list keeps open."""
+    keep: dict[int, str] = {}
+    port = connection_port()
+    if port is None:  # not an SSH connection (e.g. @local or the planning connector)
+        port = int(host.data.get("ssh_port") or 22)
+    keep[port] = "this connection"
+    for line in probed.get("sshd ports", []):
+        if line.strip().isdigit():
+            keep.setdefault(int(line), "sshd listens")
+    return dict(sorted(keep.items()))
+
+
+def describe_ssh_ports(ports: dict[int, str]) -> str:
+    return ", ".join(f"{port} ({why})" for port, why in ports.items())
+
+
+def _nft_comment(text: str) -> str:
+    """An nft comment string: no double quotes or newlines, at most 128 bytes."""
+    return " ".join(text.replace('"', "'").split()).encode()[:128].decode(errors="ignore")
+
+
+def firewall_files(node_name: str, ssh_ports: dict[int, str] | None = None) -> tuple[str, str, str]:
     """The rules file, its digest (the live table carries it as a comment) and the unit file."""
     spec = cluster_spec()
     node = spec.node(node_name)
+    weave = spec.cni_plugin == "weave"
+    ipvs = spec.kube_proxy_mode == "ipvs"
     context = {
         "node_name": node.name,
         "groups": sorted(node.groups & {"controlplane", "workers"}),
         "node_network": str(spec.node_network),
+        "controlplane_nodes": [str(cp.node_ip) for cp in spec.controlplane],
         "pod_network": str(spec.pod_cidr),
+        # Only this node's pods, from its own bridge: a pod elsewhere reaches this node only
+        # through the ports open to it. Weave's IPAM has no per-node subnet: its bridge it is.
+        "own_pods_bridge": WEAVE_BRIDGE if weave else node.cni.bridge,
+        "own_pods_subnet": None if weave else str(spec.pod_cidr_for(node.host)),
         "input_policy": node.firewall.input_policy,
-        "ssh_port": int(host.data.get("ssh_port") or 22),
-        "rules": required_ports(node.groups, spec.cni_plugin) + tuple(node.firewall.extra_ports),
+        "ssh_ports": sorted(ssh_ports or {int(host.data.get("ssh_port") or 22): "this connection"}),
+        "rules": [{"match": rule.nft_match, "comment": _nft_comment(rule.purpose)} for rule in node_rules(spec, node)],
+        "service_network": str(spec.service_cidr) if ipvs else None,
+        "load_balancer_addresses": list(node.firewall.load_balancer_addresses) if ipvs else [],
     }
     rules_digest = sha256(repr(sorted(context.items())))[:16]
     rules = render("firewall", "firewall.nft.j2", rules_digest=rules_digest, **context)
@@ -55,33 +113,36 @@ def firewall() -> None:
     probed = host.get_fact(Probes, probes=(
         ("rules-file", file_digest_probe(RULES_FILE)),
         ("unit-file", file_digest_probe(UNIT_FILE)),
+        ("table", f"{LIST_TABLE} >/dev/null && echo present"),
         ("live", f"{LIST_TABLE} | grep -o 'kubewire-rules [0-9a-f]*'"),
         ("live listing", f"{LIST_TABLE} | sha256sum | cut -d' ' -f1"),
-        ("loaded listing", f"cat {LOADED_FILE}"),
-        ("enabled", f"systemctl is-enabled {UNIT}"),
+        ("loaded listing", f"cat {shlex.quote(LOADED_FILE)}"),
+        ("enabled", f"systemctl is-enabled {shlex.quote(UNIT)}"),
+        ("sshd ports", SSHD_PORTS_PROBE),
     ))
-    live_digest = first_line(probed, "live").removeprefix("kubewire-rules ")
-    tampered = first_line(probed, "live listing") != first_line(probed, "loaded listing")
     enabled = first_line(probed, "enabled") == "enabled"
 
     if not settings.enabled:
-        _remove(live_digest, enabled, probed)
+        _remove(enabled, probed)
         return
 
-    rules, rules_digest, unit = firewall_files(host.name)
+    ssh_ports = ssh_ports_to_keep(probed)
+    rules, rules_digest, unit = firewall_files(host.name, ssh_ports)
     put_if_changed(probed, "rules-file", RULES_FILE, rules, name=f"Write the allow-list {RULES_FILE}", mode="600")
     unit_changed = put_if_changed(probed, "unit-file", UNIT_FILE, unit, name=f"Install {UNIT}") is not None
     if unit_changed or not enabled:
         systemd.service(name=f"Enable {UNIT} (the allow-list comes back at boot)", service=UNIT,
                         enabled=True, running=None, daemon_reload=unit_changed)
-    if live_digest != rules_digest or tampered:
-        server.shell(name="Load the allow-list atomically (nft -f)", commands=[
-            f"{NFT} -f {RULES_FILE}", f"{LIST_TABLE} | sha256sum | cut -d' ' -f1 > {LOADED_FILE}"])
+    nft_table_loaded(name=f"Load the allow-list atomically; SSH kept open on {describe_ssh_ports(ssh_ports)}",
+                     table=TABLE, rules_file=RULES_FILE, loaded_file=LOADED_FILE, wanted_digest=rules_digest,
+                     live_digest=first_line(probed, "live").removeprefix("kubewire-rules "),
+                     live_listing=first_line(probed, "live listing"),
+                     loaded_listing=first_line(probed, "loaded listing"))
 
 
-def _remove(live_digest: str, enabled: bool, probed: dict) -> None:
-    if live_digest:
-        server.shell(name="Remove kubewire's nftables table", commands=[f"{NFT} delete table inet kubewire"])
+def _remove(enabled: bool, probed: dict) -> None:
+    nft_table_removed(name="Remove kubewire's nftables table", table=TABLE,
+                      present=first_line(probed, "table") == "present")
     if enabled:
         systemd.service(name=f"Disable {UNIT}", service=UNIT, enabled=False, running=None)
     for name, path in (("rules-file", RULES_FILE), ("unit-file", UNIT_FILE), ("loaded listing", LOADED_FILE)):

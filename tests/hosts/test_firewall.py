@@ -1,11 +1,13 @@
 """The firewall, proven with packets: each node accepts its role's ports from another node,
 and nothing else; UDP too; SSH keeps working under policy drop."""
 
-from kubewire.ports import CONTROLPLANE_PORTS, WORKER_PORTS, required_ports
+import pytest
+
+from kubewire.ports import CONTROLPLANE_PORTS, WORKER_PORTS, node_rules
 from tests.hosts.checks import check_each
 from tests.hosts.netcheck import listeners, tcp_reachable, udp_delivered
 
-NOT_ALLOWED = (8080, 29999)  # not on any list (29999 is just below the NodePort range)
+NOT_ALLOWED = (8080, 29999, 10257, 10259)  # not on any list; 10257/10259 bind localhost only
 
 
 def probe_ports():
@@ -15,7 +17,9 @@ def probe_ports():
 
 
 def allowed_tcp(node, spec) -> set[int]:
-    rules = required_ports(node.groups, spec.cni_plugin) + tuple(node.firewall.extra_ports)
+    # A rule for other sources (etcd: controlplane nodes only) is checked from such a node.
+    rules = [rule for rule in node_rules(spec, node) if rule.source in ("any", "nodes")
+             or (rule.source == "controlplane" and other_node(spec, node).is_controlplane)]
     return {port for rule in rules if rule.protocol == "tcp"
             for port in probe_ports() if rule.first <= port <= rule.last}
 
@@ -50,8 +54,7 @@ def test_each_node_accepts_exactly_its_role_ports_from_another_node(nodes, spec)
 
 def test_udp_extra_port_is_allowed_and_others_dropped(nodes, spec):
     for node in spec.nodes:
-        udp_rules = [rule for rule in required_ports(node.groups, spec.cni_plugin) + tuple(node.firewall.extra_ports)
-                     if rule.protocol == "udp"]
+        udp_rules = [rule for rule in node_rules(spec, node) if rule.protocol == "udp"]
         if not udp_rules:
             continue
         target, client = nodes[node.name], nodes[other_node(spec, node).name]
@@ -61,7 +64,20 @@ def test_udp_extra_port_is_allowed_and_others_dropped(nodes, spec):
             assert not udp_delivered(client, target, str(node.node_ip), blocked), f"{node.name}: UDP {blocked} open"
 
 
-def test_ssh_works_under_policy_drop(nodes):
-    def check(name, host):
-        assert host.run("true").rc == 0
-    check_each(nodes, check)
+def test_ssh_works_under_policy_drop(converged, nodes, spec):
+    """A new SSH connection is accepted while the input chain drops what no rule allows."""
+    from kubewire.inventory import load_inventory
+    from kubewire.ssh import connect, ssh_targets
+
+    dropping = [node for node in spec.nodes if node.firewall.enabled and node.firewall.input_policy == "drop"]
+    if not dropping:
+        pytest.skip("no node has firewall_input_policy 'drop'")
+    targets = ssh_targets(load_inventory(converged.inventory))
+    for node in dropping:
+        assert "policy drop;" in nodes[node.name].run("nft list chain inet kubewire input").stdout, node.name
+        client = connect(targets[node.host])  # opened now, under the loaded policy
+        try:
+            _, stdout, _ = client.exec_command("nft list chain inet kubewire input")
+            assert "policy drop;" in stdout.read().decode(), node.name
+        finally:
+            client.close()

@@ -1,0 +1,67 @@
+"""Another firewall on a node: a foreign nftables table on node02 whose input chain drops by
+default (it lets SSH in). It really drops kubewire's ports; the run stops before any change,
+naming node02 and those ports; with firewall_coexist it runs, warns, and a re-run changes nothing."""
+
+import json
+import subprocess
+import sys
+
+from kubewire.ports import node_rules
+from tests.conftest import MAIN_DEPLOY, ROOT
+from tests.hosts.netcheck import listeners, tcp_reachable
+
+NODE = "node02"
+MARK = "# tampered by the test: a run that changes nothing leaves this line"
+FOREIGN = """table inet kwtest_foreign {
+    chain input {
+        type filter hook input priority filter + 5; policy drop;
+        ct state established,related accept
+        iif "lo" accept
+        tcp dport 22 accept
+    }
+}
+"""
+
+
+def pyinfra(inventory, *args):
+    return subprocess.run([sys.executable, "-m", "pyinfra", str(inventory), str(MAIN_DEPLOY), "-y", "--json", *args],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+def test_a_foreign_drop_policy_stops_the_run_unless_coexist(converged, nodes, spec):
+    node = spec.node(NODE)
+    kubelet = 10250
+    blocked = [str(rule) for rule in node_rules(spec, node) if rule.has_ports]
+    nodes[NODE].run_test(f"cat > /root/kwtest-foreign.nft <<'EOF'\n{FOREIGN}EOF\nnft -f /root/kwtest-foreign.nft")
+    for host in nodes.values():
+        host.run(f"echo '{MARK}' >> /etc/hosts")
+    try:
+        # The foreign chain really drops a port kubewire's table accepts.
+        with listeners(nodes[NODE], tcp_ports=(kubelet,)):
+            assert tcp_reachable(nodes["controlplane"], str(node.node_ip), (kubelet,)) == {kubelet: False}
+
+        refused = pyinfra(converged.inventory)
+        output = refused.stdout + refused.stderr
+        assert refused.returncode != 0
+        expected = (f"{NODE} has another firewall: nftables table inet kwtest_foreign, chain input (policy drop) "
+                    f"drops {', '.join(blocked)}")
+        assert expected in output, output[-2000:]
+        assert f"set firewall_coexist = True for {NODE}" in output
+        for name, host in nodes.items():
+            assert MARK in host.file("/etc/hosts").content_string, f"{name} was changed"
+
+        for host in nodes.values():
+            host.run(f"sed -i '/^{MARK}$/d' /etc/hosts")
+        coexist = ["--data", "firewall_coexist=True"]
+        first = pyinfra(converged.inventory, *coexist)
+        assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-2000:]
+        assert f"{NODE} has another firewall" in first.stderr and "firewall_coexist is set" in first.stderr
+        second = json.loads(pyinfra(converged.inventory, *coexist).stdout)["results"]
+        assert second["totals"]["success"] == 0, [op["name"] for op in second["operations"] if op["success"]]
+        # Reading the legacy iptables rules never created a legacy table.
+        for name, host in nodes.items():
+            assert "filter" not in host.run("cat /proc/net/ip_tables_names").stdout.split(), name
+    finally:
+        nodes[NODE].run("nft delete table inet kwtest_foreign; rm -f /root/kwtest-foreign.nft")
+        for host in nodes.values():
+            host.run(f"sed -i '/^{MARK}$/d' /etc/hosts")
