@@ -69,10 +69,10 @@ CONTROLPLANE_PORTS = (
     PortRule(6443, 6443, "tcp", "any", "Kubernetes API server"),
     # Used by kube-apiserver and etcd, which run on the controlplane nodes.
     PortRule(2379, 2380, "tcp", "controlplane", "etcd server client API"),
-    PortRule(10250, 10250, "tcp", "nodes", "kubelet API"),
+    PortRule(10250, 10250, "tcp", "controlplane", "kubelet API"),  # Self, Control plane
 )
 WORKER_PORTS = (
-    PortRule(10250, 10250, "tcp", "nodes", "kubelet API"),
+    PortRule(10250, 10250, "tcp", "controlplane", "kubelet API"),  # Self, Control plane
     PortRule(KUBE_PROXY_HEALTH_PORT, KUBE_PROXY_HEALTH_PORT, "tcp", "nodes", "kube-proxy health check"),
     PortRule(NODE_PORT_FIRST, NODE_PORT_LAST, "tcp", "any", "NodePort Services"),
 )

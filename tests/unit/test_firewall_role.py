@@ -56,11 +56,12 @@ def test_worker_accepts_kubelet_proxy_health_and_node_ports():
     assert {str(rule) for rule in WORKER_PORTS} < accepted(rules)
 
 
-def test_etcd_accepts_only_the_controlplane_nodes():
+def test_etcd_and_the_kubelet_accept_only_the_controlplane_nodes():
     rules, _, _ = render_for("controlplane")
     assert "ip saddr @controlplane_nodes tcp dport 2379-2380 accept" in rules
     assert re.search(r"set controlplane_nodes \{\s+type ipv4_addr\s+elements = \{ 192.168.56.10 \}", rules)
-    assert "ip saddr @node_network tcp dport 10250 accept" in rules
+    # Ports and Protocols: the kubelet API is used by "Self, Control plane".
+    assert "ip saddr @controlplane_nodes tcp dport 10250 accept" in rules
     assert re.search(r"^\s+tcp dport 6443 accept", rules, re.M)  # the API server: from anywhere
 
 
