@@ -31,6 +31,11 @@ ROUTES_SCRIPT = "/etc/kubewire/pod-routes.sh"
 ROUTES_UNIT = "kubewire-pod-routes.service"
 ROUTES_UNIT_FILE = f"/etc/systemd/system/{ROUTES_UNIT}"
 RT_PROTOS_FILE = "/etc/iproute2/rt_protos.d/kubewire.conf"
+# systemd-udevd's default MACAddressPolicy=persistent rewrites the MAC of every new veth after
+# the bridge plugin has reported it, so the runtime's CNI CHECK fails ("Mac doesn't match").
+# Nodes with udev need veths left alone (Flatcar's fix: flatcar/init#33, flatcar/Flatcar#278).
+VETH_LINK_FILE = "/etc/systemd/network/50-kubewire-veth.link"
+VETH_LINK = "[Match]\nDriver=veth\n\n[Link]\nMACAddressPolicy=none\n"
 CONTAINERD_CONFIG = "/etc/containerd/config.toml"
 CONTAINERD_DROPIN_DIR = "/etc/containerd/conf.d"
 CONTAINERD_DROPIN = f"{CONTAINERD_DROPIN_DIR}/kubewire-cni.toml"
@@ -56,6 +61,7 @@ def cni_files(host_name: str) -> dict[str, str]:
         ROUTES_SCRIPT: render("cni", "pod-routes.sh.j2", routes=pod_routes(host_name), proto=ROUTE_PROTO),
         ROUTES_UNIT_FILE: render("cni", "kubewire-pod-routes.service.j2", script=ROUTES_SCRIPT),
         RT_PROTOS_FILE: f"{ROUTE_PROTO}\tkubewire\n",
+        VETH_LINK_FILE: VETH_LINK,
     }
 
 
@@ -125,7 +131,11 @@ def _install_plugins(settings: CniSettings, probed: dict) -> None:
 
 def _write_changed(wanted: dict[str, str], probed: dict) -> None:
     for path, text in wanted.items():
-        put_if_changed(probed, path, path, text, name=f"Write {path}", mode="755" if path.endswith(".sh") else "644")
+        written = put_if_changed(probed, path, path, text, name=f"Write {path}",
+                                 mode="755" if path.endswith(".sh") else "644")
+        if path == VETH_LINK_FILE and written is not None:
+            server.shell(name="Reload udev's link files (where udev runs)", _if=written.did_change,
+                         commands=["if command -v udevadm >/dev/null; then udevadm control --reload; fi"])
 
 
 def _move_aside_winning_configs(conf_dir: str, probed: dict) -> None:

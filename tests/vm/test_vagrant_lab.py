@@ -92,7 +92,7 @@ def test_ipvs_mode_end_to_end(converged, nodes, spec):
     finally:
         node01.run(f"ipvsadm -D -t {service}")
     assert reached == {30080: True, 8080: False}
-    connections = int(stats.splitlines()[-2].split()[1])  # the service's own line: Conns
+    connections = int(stats.splitlines()[-2].split()[2])  # the service line: TCP ADDRESS:PORT Conns ...
     assert connections >= 1, stats
 
 

@@ -238,6 +238,7 @@ def _vagrant_up(log, machines: tuple[str, ...]) -> list[str]:
     """`vagrant up`; machines that fail to come up are destroyed and brought up once more."""
     assert_isolated()
     first = vagrant("up", "--provider=libvirt", *machines, timeout=UP_TIMEOUT, check=False)
+    (STATE_DIR / "vagrant-up.log").write_text(first.stdout + first.stderr)
     if first.returncode == 0:
         return []
     failed = [name for name in machines if "running" not in vagrant("status", name, check=False).stdout
