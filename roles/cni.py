@@ -36,6 +36,11 @@ RT_PROTOS_FILE = "/etc/iproute2/rt_protos.d/kubewire.conf"
 # Nodes with udev need veths left alone (Flatcar's fix: flatcar/init#33, flatcar/Flatcar#278).
 VETH_LINK_FILE = "/etc/systemd/network/50-kubewire-veth.link"
 VETH_LINK = "[Match]\nDriver=veth\n\n[Link]\nMACAddressPolicy=none\n"
+# systemd-networkd (v246+, ManageForeignRoutes=yes by default) deletes routes it did not make
+# whenever it (re)configures a link -- our pod routes, e.g. after `systemctl restart
+# systemd-networkd`. networkd.conf(5): ManageForeignRoutes=no keeps them.
+NETWORKD_DROPIN = "/etc/systemd/networkd.conf.d/50-kubewire.conf"
+NETWORKD_KEEP_ROUTES = "[Network]\nManageForeignRoutes=no\n"
 CONTAINERD_CONFIG = "/etc/containerd/config.toml"
 CONTAINERD_DROPIN_DIR = "/etc/containerd/conf.d"
 CONTAINERD_DROPIN = f"{CONTAINERD_DROPIN_DIR}/kubewire-cni.toml"
@@ -62,6 +67,7 @@ def cni_files(host_name: str) -> dict[str, str]:
         ROUTES_UNIT_FILE: render("cni", "kubewire-pod-routes.service.j2", script=ROUTES_SCRIPT),
         RT_PROTOS_FILE: f"{ROUTE_PROTO}\tkubewire\n",
         VETH_LINK_FILE: VETH_LINK,
+        NETWORKD_DROPIN: NETWORKD_KEEP_ROUTES,
     }
 
 

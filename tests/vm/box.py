@@ -76,7 +76,7 @@ end
 
 def cache_key() -> str:
     recipe = json.dumps([SUITE, PACKAGES, DISK_GB, APT_REPOSITORY_URL, MASKED_UNITS, KERNEL_CMDLINE,
-                         NETWORKD_DHCP, HOST_KEYS_UNIT, BOX_VAGRANTFILE, 1])
+                         NETWORKD_DHCP, HOST_KEYS_UNIT, BOX_VAGRANTFILE, "compressed"])
     return hashlib.sha256(recipe.encode()).hexdigest()[:12]
 
 
@@ -107,7 +107,8 @@ def ensure_box(log=print) -> Path:
     shutil.copy(root / "boot" / kernel.name.replace("vmlinuz-", "initrd.img-"), out / "initrd.img")
     raw = work / "root.img"
     run("mkfs.ext4", "-q", "-F", "-L", "root", "-d", str(root), str(raw), f"{DISK_GB}G")
-    run("qemu-img", "convert", "-O", "qcow2", str(raw), str(out / "box.img"))
+    # Compressed: vagrant-libvirt uploads the box image into libvirt's pool on every fresh lab.
+    run("qemu-img", "convert", "-c", "-O", "qcow2", str(raw), str(out / "box.img"))
     raw.unlink()
     (out / "metadata.json").write_text(json.dumps({"provider": "libvirt", "format": "qcow2",
                                                    "virtual_size": DISK_GB}))
