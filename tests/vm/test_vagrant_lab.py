@@ -114,9 +114,10 @@ def test_a_real_reboot_brings_everything_back_without_a_deploy(converged, nodes,
     ruleset = node.check_output("nft list table inet kubewire")
     assert "policy drop" in ruleset
     routes = node.check_output("ip route show proto 75")
-    others = [name for name in ("controlplane", "node02")]
-    for other in others:
-        assert f"via {address(spec, other)}" in routes, routes
+    unit = node.run("systemctl status --no-pager kubewire-pod-routes.service; journalctl --no-pager -b"
+                    " -u kubewire-pod-routes.service -u systemd-networkd.service | tail -n 40").stdout
+    for other in ("controlplane", "node02"):
+        assert f"via {address(spec, other)}" in routes, unit
     assert deploy_totals("--data", "kube_proxy_mode=ipvs")["success"] == 0
 
 
