@@ -45,7 +45,7 @@ bench: setup
 
 # The Vagrant lab for real: three VMs under libvirt (plain QEMU without usable KVM), the
 # README's commands for it, a reboot, ipvs and nftables modes; all inside a network namespace
-# of its own. Holds the machine's lab lock throughout. About 20 minutes on 2 cores.
+# of its own. Holds the machine's lab lock throughout. About 15 minutes on 2 cores.
 VM_APT_PACKAGES := vagrant vagrant-libvirt libvirt-daemon-system qemu-system-x86 qemu-utils dnsmasq-base \
 	iptables e2fsprogs
 .PHONY: test-vm
