@@ -24,6 +24,7 @@ class SshTarget:
     key: str | None
     known_hosts: str | None
     strict: str
+    sudo: bool = False  # the inventory's `_sudo`: checks run as root, as the deploy does
 
     @property
     def url(self) -> str:
@@ -42,6 +43,7 @@ def ssh_targets(inventory: Inventory) -> dict[str, SshTarget]:
             key=data.get("ssh_key"),
             known_hosts=data.get("ssh_known_hosts_file"),
             strict=str(data.get("ssh_strict_host_key_checking") or "yes"),
+            sudo=bool(data.get("_sudo")),
         )
     return targets
 
@@ -71,6 +73,6 @@ def testinfra_host(target: SshTarget):
     """A testinfra Host whose paramiko connection is ours (host keys checked)."""
     import testinfra
 
-    checked = testinfra.get_host(target.url)
+    checked = testinfra.get_host(target.url, sudo=target.sudo)
     checked.backend.__dict__["client"] = connect(target)  # testinfra caches its client here
     return checked

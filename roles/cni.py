@@ -57,6 +57,16 @@ KUBE_PROXY_MASQUERADE_MARK = 1 << 14
 # Earlier releases wrote this loopback config; runtimes set up `lo` themselves, so it goes.
 LEGACY_LOOPBACK = "99-loopback.conf"
 LEGACY_LOOPBACK_SHA256 = sha256('{\n  "cniVersion": "1.0.0",\n  "name": "lo",\n  "type": "loopback"\n}\n')
+# systemd-udevd's default MACAddressPolicy=persistent rewrites the MAC of every new veth after
+# the bridge plugin has reported it, so the runtime's CNI CHECK fails ("Mac doesn't match").
+# Nodes with udev need veths left alone (Flatcar's fix: flatcar/init#33, flatcar/Flatcar#278).
+VETH_LINK_FILE = "/etc/systemd/network/50-kubewire-veth.link"
+VETH_LINK = "[Match]\nDriver=veth\n\n[Link]\nMACAddressPolicy=none\n"
+# systemd-networkd (v246+, ManageForeignRoutes=yes by default) deletes routes it did not make
+# whenever it (re)configures a link -- our pod routes, e.g. after `systemctl restart
+# systemd-networkd`. networkd.conf(5): ManageForeignRoutes=no keeps them.
+NETWORKD_DROPIN = "/etc/systemd/networkd.conf.d/50-kubewire.conf"
+NETWORKD_KEEP_ROUTES = "[Network]\nManageForeignRoutes=no\n"
 CONTAINERD_CONFIG = "/etc/containerd/config.toml"
 CONTAINERD_DROPIN_DIR = "/etc/containerd/conf.d"
 CONTAINERD_DROPIN = f"{CONTAINERD_DROPIN_DIR}/kubewire-cni.toml"
@@ -92,6 +102,8 @@ def cni_files(host_name: str) -> dict[str, str]:
         MASQUERADE_RULES: masquerade_rules()[0],
         MASQUERADE_UNIT_FILE: render("cni", "kubewire-pod-masquerade.service.j2", nft=NFT, rules=MASQUERADE_RULES,
                                      table=MASQUERADE_TABLE),
+        VETH_LINK_FILE: VETH_LINK,
+        NETWORKD_DROPIN: NETWORKD_KEEP_ROUTES,
     }
 
 
@@ -190,7 +202,10 @@ def _install_plugins(settings: CniSettings, probed: dict) -> None:
 def _write_changed(wanted: dict[str, str], probed: dict) -> None:
     for path, text in wanted.items():
         mode = "755" if path.endswith(".sh") else "600" if path == MASQUERADE_RULES else "644"
-        put_if_changed(probed, path, path, text, name=f"Write {path}", mode=mode)
+        written = put_if_changed(probed, path, path, text, name=f"Write {path}", mode=mode)
+        if path == VETH_LINK_FILE and written is not None:
+            server.shell(name="Reload udev's link files (where udev runs)", _if=written.did_change,
+                         commands=["if command -v udevadm >/dev/null; then udevadm control --reload; fi"])
 
 
 def _move_aside_winning_configs(conf_dir: str, probed: dict, active: str, whose: str = "kubewire's",

@@ -28,8 +28,8 @@ def test_extra_sysctls_that_agree_or_add_are_fine():
 
 
 def test_the_prereqs_role_sets_what_the_spec_protects():
+    from kubewire.roles.prereqs import BASE_SYSCTLS
     from kubewire.settings import KUBERNETES_SYSCTLS
-    from roles.prereqs import BASE_SYSCTLS
 
     assert BASE_SYSCTLS == KUBERNETES_SYSCTLS
 

@@ -17,7 +17,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from roles.addons import MANIFESTS_DIR
+from kubewire.roles.addons import MANIFESTS_DIR
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "correct-horse-battery-staple"
@@ -55,7 +55,7 @@ def inventory(tmp_path: Path, password_file: Path) -> Path:
     (tmp_path / "group_data").mkdir()
     (tmp_path / "group_data/all.py").write_text(
         f"node_cidr = '192.168.56.0/24'\ncni_plugin = 'weave'\nweave_password_file = {str(password_file)!r}\n")
-    (tmp_path / "deploy.py").write_text("from roles.addons import addons\n\naddons()\n")
+    (tmp_path / "deploy.py").write_text("from kubewire.roles.addons import addons\n\naddons()\n")
     return tmp_path
 
 
