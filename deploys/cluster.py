@@ -8,6 +8,7 @@ from kubewire.identity import check_node_identities
 from kubewire.inventory import cluster_spec
 from roles.addons import addons
 from roles.cni import cni
+from roles.containerd import containerd
 from roles.firewall import firewall
 from roles.hosts import hosts
 from roles.kubelet import kubelet
@@ -22,6 +23,8 @@ check_node_identities()
 hosts()
 prereqs()
 firewall()
+# The runtime first: its CRI plugin reads the CNI directories the cni role fills.
+containerd()
 cni()
 kubelet()
 # Last: kube-proxy and CoreDNS, applied from the first controlplane node when a cluster is there.

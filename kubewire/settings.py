@@ -29,7 +29,16 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from .ports import NODE_PORT_FIRST, NODE_PORT_LAST, PortRule
-from .versions import CNI_PLUGINS_SHA256, CNI_PLUGINS_VERSION, WEAVE_IMAGE_REPO, WEAVE_VERSION
+from .versions import (
+    CNI_PLUGINS_SHA256,
+    CNI_PLUGINS_VERSION,
+    CONTAINERD_SHA256,
+    CONTAINERD_VERSION,
+    RUNC_SHA256,
+    RUNC_VERSION,
+    WEAVE_IMAGE_REPO,
+    WEAVE_VERSION,
+)
 
 
 def _is_hostname(value: str) -> bool:
@@ -344,8 +353,6 @@ class CniSettings(RoleSettings):
     network_name: str = "kubewire"
     # Pod interface MTU (default: the bridge plugin's, from the node's interface).
     mtu: Mtu = None
-    # Write containerd's CNI settings (bin and conf dirs) when containerd is installed.
-    configure_containerd: bool = True
 
     @field_validator("bin_dir", "conf_dir")
     @classmethod
@@ -792,3 +799,127 @@ def port_problem(port: Any) -> str | None:
     if not _PORT_NAME.match(port) or "--" in port:
         return "is not a port name (IANA_SVC_NAME: up to 15 of a-z, 0-9, '-', with a letter)"
     return None
+
+
+# Container runtime and bootstrap (roles containerd, kubeadm) ---------------------------------
+
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+# A registry host as containerd's hosts directory names it: docker.io, registry.lab:5000, _default.
+_REGISTRY_HOST = re.compile(r"^(_default|[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d{1,5})?)$")
+_IMAGE_REF = re.compile(r"^[a-z0-9]([a-z0-9.:-]*[a-z0-9])?(/[a-z0-9]+([._-][a-z0-9]+)*)+"
+                        r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[0-9a-f]{64})?$")
+_MIRROR_URL = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?(/[\w./-]*)?$")
+
+
+def _absolute_path(path: str | None) -> str | None:
+    if path is not None and (not path.startswith("/") or ".." in path.split("/")):
+        raise PydanticCustomError("spec", "must be an absolute path")
+    return path
+
+
+def _sha256_digest(digest: str | None) -> str | None:
+    if digest is not None and not _SHA256.match(digest):
+        raise PydanticCustomError("spec", "must be a sha256 digest: 64 lower-case hex digits")
+    return digest
+
+
+class ContainerdSettings(RoleSettings):
+    """Role `containerd`: the container runtime the kubelet talks to (CRI), and runc under it."""
+
+    model_config = prefixed("containerd")
+
+    # Install and configure containerd (off: the runtime is managed elsewhere and left alone).
+    enabled: bool = True
+    # Where containerd and runc come from: "package" (the distribution's containerd and runc),
+    # "upstream" (the release tarball and runc binary, sha256 pinned in kubewire/versions.py) or
+    # "tarball" (files on the controller: tarball + tarball_sha256, runc + runc_sha256).
+    source: Literal["package", "upstream", "tarball"] = "package"
+    version: str = CONTAINERD_VERSION
+    runc_version: str = RUNC_VERSION
+    tarball: str | None = None
+    tarball_sha256: Annotated[str | None, AfterValidator(_sha256_digest)] = None
+    runc: str | None = None
+    runc_sha256: Annotated[str | None, AfterValidator(_sha256_digest)] = None
+    # Let systemd manage the containers' cgroups (SystemdCgroup), as the kubelet's cgroupDriver
+    # "systemd" (kubeadm's default since 1.22) expects: both must agree.
+    systemd_cgroup: bool = True
+    # The pod sandbox image; default: the pause image kubeadm uses for kubernetes_version.
+    sandbox_image: str | None = None
+    # Registry mirrors for air-gapped sites: {"docker.io": ["https://registry.lab:5000"]}
+    # (written as containerd's hosts.toml files; the upstream registry stays the fallback).
+    registry_mirrors: dict[str, list[str]] = {}
+    # containerd's snapshotter: overlayfs (the default) or native (plain copies, for roots on overlayfs).
+    snapshotter: Literal["overlayfs", "native"] = "overlayfs"
+    # runc without a new session keyring per container (for hosts whose seccomp blocks keyring calls).
+    no_new_keyring: bool = False
+    # Never lower a container's oom_score_adj below containerd's own (for hosts without CAP_SYS_RESOURCE).
+    restrict_oom_score_adj: bool = False
+
+    _paths = field_validator("tarball", "runc")(classmethod(lambda cls, path: _absolute_path(path)))
+
+    @field_validator("sandbox_image")
+    @classmethod
+    def _valid_image(cls, image: str | None) -> str | None:
+        if image is not None and not _IMAGE_REF.match(image):
+            raise PydanticCustomError("spec", "is not an image reference such as registry.k8s.io/pause:3.10")
+        return image
+
+    @field_validator("registry_mirrors", mode="before")
+    @classmethod
+    def _valid_mirrors(cls, mirrors: Any) -> dict[str, list[str]]:
+        if not isinstance(mirrors, dict):
+            raise PydanticCustomError("spec", "must map registries to mirror URLs: "
+                                      "{'docker.io': ['https://registry.lab:5000']}")
+        bad_hosts = [host for host in mirrors if not isinstance(host, str) or not _REGISTRY_HOST.match(host)]
+        bad_urls = [url for urls in mirrors.values() for url in (urls if isinstance(urls, list) else [urls])
+                    if not isinstance(url, str) or not _MIRROR_URL.match(url)]
+        if bad_hosts or bad_urls or not all(isinstance(urls, list) and urls for urls in mirrors.values()):
+            raise PydanticCustomError("spec", "has invalid registries {hosts} or mirror URLs {urls}; map a registry "
+                                      "host to a list of http(s) URLs", {"hosts": bad_hosts, "urls": bad_urls})
+        return mirrors
+
+    @model_validator(mode="after")
+    def _source_complete(self) -> ContainerdSettings:
+        problems = []
+        if self.source == "upstream":
+            for key, version, pinned in (("version", self.version, CONTAINERD_SHA256),
+                                         ("runc_version", self.runc_version, RUNC_SHA256)):
+                if version not in pinned:
+                    problems.append((f"containerd_{key}", version, f"has no pinned upstream checksum; use one of "
+                                     f"{sorted(pinned)}, or containerd_source 'tarball' with your own sha256"))
+        if self.source == "tarball":
+            for key in ("tarball", "tarball_sha256", "runc", "runc_sha256"):
+                if getattr(self, key) is None:
+                    problems.append((f"containerd_{key}", None, "is needed with containerd_source 'tarball' "
+                                     "(the files' paths on the controller and their sha256)"))
+        if problems:
+            raise ValidationError.from_exception_data("containerd", [
+                InitErrorDetails(type=PydanticCustomError("spec", "{message}", {"message": message}),
+                                 loc=(key,), input=value) for key, value, message in problems])
+        return self
+
+
+class KubeadmSettings(RoleSettings):
+    """Role `kubeadm`: kubelet, kubeadm and kubectl, `kubeadm init` on the first controlplane node
+    and `kubeadm join` everywhere else."""
+
+    model_config = prefixed("kubeadm")
+
+    # Bootstrap the cluster with kubeadm (off: the cluster is made some other way).
+    enabled: bool = True
+    # Where kubelet, kubeadm and kubectl come from: "pkgs.k8s.io" (the Kubernetes package
+    # repository for kubernetes_version's minor, its signing key pinned), "apt" (the node's own apt
+    # sources, e.g. a mirror) or "debs" (a directory of .deb files on the controller: debs_dir).
+    packages_source: Literal["pkgs.k8s.io", "apt", "debs"] = "pkgs.k8s.io"
+    debs_dir: str | None = None
+    # Where the admin kubeconfig is written on the controller (mode 0600).
+    admin_kubeconfig: str = "~/.kube/kubewire-admin.conf"
+
+    @model_validator(mode="after")
+    def _debs_dir_given(self) -> KubeadmSettings:
+        if self.packages_source == "debs" and not (self.debs_dir and os.path.isdir(os.path.expanduser(self.debs_dir))):
+            raise ValidationError.from_exception_data("kubeadm", [InitErrorDetails(
+                type=PydanticCustomError("spec", "must be a directory on the controller holding the kubelet, kubeadm "
+                                         "and kubectl .deb files (kubeadm_packages_source is 'debs')"),
+                loc=("kubeadm_debs_dir",), input=self.debs_dir)])
+        return self

@@ -20,10 +20,12 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from .settings import (
     AddonsSettings,
     CniSettings,
+    ContainerdSettings,
     CorednsSettings,
     FirewallSettings,
     HostsSettings,
     IngressSettings,
+    KubeadmSettings,
     KubeProxySettings,
     PrereqsSettings,
     RoleSettings,
@@ -31,6 +33,8 @@ from .settings import (
     split_host_port,
 )
 
+# The API server's secure port (kube-apiserver --secure-port, kubeadm's default bind port).
+API_SERVER_PORT = 6443
 # Kubernetes minor versions kubewire renders and tests for (inclusive).
 SUPPORTED_K8S_MINORS = range(29, 38)
 DEFAULT_K8S_VERSION = "1.33"
@@ -128,6 +132,7 @@ class NodeSpec(BaseModel):
     prereqs: PrereqsSettings = PrereqsSettings()
     firewall: FirewallSettings = FirewallSettings()
     cni: CniSettings = CniSettings()
+    containerd: ContainerdSettings = ContainerdSettings()
 
     @field_validator("name", mode="before")
     @classmethod
@@ -178,6 +183,9 @@ class ClusterSpec(BaseModel):
     node_cidr: IPv4Network | None = None
     cni_plugin: Literal["bridge", "weave"] = "bridge"
     kube_proxy_mode: Literal["iptables", "ipvs", "nftables"] = "iptables"
+    # Where every node and kubeconfig reaches the API server: "HOST[:PORT]" (a load balancer in
+    # front of several controlplanes); default: the first controlplane node's node_ip:6443.
+    control_plane_endpoint: str | None = None
     nodes: tuple[NodeSpec, ...]
     # Cluster roles' settings (kubewire/settings.py), from group data: the add-ons and how they are applied.
     addons: AddonsSettings = AddonsSettings()
@@ -185,6 +193,7 @@ class ClusterSpec(BaseModel):
     coredns: CorednsSettings = CorednsSettings()
     weave: WeaveSettings = WeaveSettings()
     ingress: IngressSettings = IngressSettings()
+    kubeadm: KubeadmSettings = KubeadmSettings()
 
     # Field checks ---------------------------------------------------------------------------
 
@@ -231,6 +240,21 @@ class ClusterSpec(BaseModel):
     @classmethod
     def _valid_node_cidr(cls, value: Any) -> IPv4Network | None:
         return None if value is None else _network(value, "192.168.56.0/24")
+
+    @field_validator("control_plane_endpoint", mode="before")
+    @classmethod
+    def _valid_endpoint(cls, value: Any) -> str | None:
+        # kubeadm: "a stable IP address or DNS name for the control plane", with an optional port
+        # (ClusterConfiguration.controlPlaneEndpoint, kubeadm's v1beta3/v1beta4 API reference).
+        if value is None:
+            return None
+        host, _, port = value.rpartition(":") if isinstance(value, str) and ":" in value else (value, "", "")
+        valid_host = isinstance(host, str) and (_looks_like_ip(host) or is_dns_subdomain(host))
+        if not valid_host or (port and not (port.isdigit() and 1 <= int(port) <= 65535)):
+            raise PydanticCustomError(
+                "spec", "must be HOST or HOST:PORT, HOST an IPv4 address or DNS name (e.g. 192.168.56.5:6443 or "
+                "api.lab.example)")
+        return value
 
     @field_validator("dns_service_ip", mode="before")
     @classmethod
@@ -450,6 +474,15 @@ class ClusterSpec(BaseModel):
                 "ingress-nginx is retired upstream (no fixes since March 2026); prefer nginx-inc or plan a "
                 "move to the Gateway API"))
         return found
+
+    @property
+    def api_server_endpoint(self) -> str:
+        """HOST:PORT of the API server for nodes and kubeconfigs: control_plane_endpoint, or the first
+        controlplane node's node_ip on the API server's port."""
+        if self.control_plane_endpoint is None:
+            return f"{self.controlplane[0].node_ip}:{API_SERVER_PORT}"
+        host, _, port = self.control_plane_endpoint.rpartition(":")
+        return self.control_plane_endpoint if port.isdigit() else f"{self.control_plane_endpoint}:{API_SERVER_PORT}"
 
     @property
     def minor(self) -> int:

@@ -31,9 +31,6 @@ ROUTES_SCRIPT = "/etc/kubewire/pod-routes.sh"
 ROUTES_UNIT = "kubewire-pod-routes.service"
 ROUTES_UNIT_FILE = f"/etc/systemd/system/{ROUTES_UNIT}"
 RT_PROTOS_FILE = "/etc/iproute2/rt_protos.d/kubewire.conf"
-CONTAINERD_CONFIG = "/etc/containerd/config.toml"
-CONTAINERD_DROPIN_DIR = "/etc/containerd/conf.d"
-CONTAINERD_DROPIN = f"{CONTAINERD_DROPIN_DIR}/kubewire-cni.toml"
 DEBIAN_PLUGINS_DIR = "/usr/lib/cni"
 CONFIG_SUFFIXES = (".conf", ".conflist", ".json")  # what runtimes load from conf_dir
 
@@ -80,8 +77,6 @@ def cni() -> None:
         *((path, file_digest_probe(path)) for path in wanted),
         ("routes", f"ip -4 route show proto {ROUTE_PROTO}"),
         ("routes unit", f"systemctl is-enabled {ROUTES_UNIT}"),
-        ("containerd", "containerd --version"),
-        ("containerd imports", f"grep -E '^imports' {CONTAINERD_CONFIG}"),
     ))
 
     _install_plugins(settings, probed)
@@ -91,8 +86,6 @@ def cni() -> None:
         _pod_routes(probed, wanted)
     else:
         _remove_bridge_network(wanted, probed)
-    if settings.configure_containerd and first_line(probed, "containerd"):
-        _containerd(settings, probed)
 
 
 def _install_plugins(settings: CniSettings, probed: dict) -> None:
@@ -158,21 +151,3 @@ def _remove_bridge_network(wanted: dict[str, str], probed: dict) -> None:
     for path in wanted:
         if first_line(probed, path):
             files.file(name=f"Remove {path}", path=path, present=False)
-
-
-def _containerd(settings: CniSettings, probed: dict) -> None:
-    version = first_line(probed, "containerd").split()
-    major = int(next((word.lstrip("v").split(".")[0] for word in version if word.lstrip("v")[:1].isdigit()), "1"))
-    dropin = render("cni", "containerd-cni.toml.j2", major=major, bin_dir=settings.bin_dir, conf_dir=settings.conf_dir)
-    changed = [put_if_changed(probed, CONTAINERD_DROPIN, CONTAINERD_DROPIN, dropin,
-                              name=f"Write containerd's CNI settings {CONTAINERD_DROPIN}")]
-    if CONTAINERD_DROPIN_DIR not in first_line(probed, "containerd imports"):
-        if first_line(probed, "containerd imports"):
-            raise CniError(f"{host.name}: {CONTAINERD_CONFIG} has its own `imports`; add "
-                           f"\"{CONTAINERD_DROPIN_DIR}/*.toml\" to it")
-        changed.append(files.line(name=f"Import {CONTAINERD_DROPIN_DIR} in {CONTAINERD_CONFIG}", path=CONTAINERD_CONFIG,
-                                  line=f'imports = ["{CONTAINERD_DROPIN_DIR}/*.toml"]', present=True))
-    changed = [op for op in changed if op is not None]
-    if changed:
-        systemd.service(name="Restart containerd", service="containerd", restarted=True,
-                        _if=lambda: any(op.did_change() for op in changed))

@@ -20,3 +20,10 @@ cni_plugins_source = "tarball"
 cni_plugins_tarball = str(cni_tarball())
 cni_plugins_tarball_sha256 = cni_tarball_sha256()
 cni_plugins_version = cni_tarball_version()
+
+# containerd inside systemd-nspawn nodes (measured: the node root is overlayfs, nspawn's seccomp
+# blocks keyring calls, the host lacks CAP_SYS_RESOURCE): the native snapshotter, no session
+# keyring per container, and no oom_score_adj below containerd's own.
+containerd_snapshotter = "native"
+containerd_no_new_keyring = True
+containerd_restrict_oom_score_adj = True

@@ -22,13 +22,20 @@ def fake_host(name: str, ip: str, responses: dict | None = None, **data: Any) ->
 
 
 def plan(controlplane: list, workers: list, deploy: Callable, settings: dict | None = None) -> dict[str, list[str]]:
+    return {node: [str(command) for command in commands]
+            for node, commands in plan_commands(controlplane, workers, deploy, settings).items()}
+
+
+def plan_commands(controlplane: list, workers: list, deploy: Callable, settings: dict | None = None
+                  ) -> dict[str, list[Any]]:
+    """Like `plan`, with pyinfra's command objects (an upload's `src` holds what it would write)."""
     names = [name for name, _ in controlplane + workers]
     inventory = Inventory((names, {**LAB_SETTINGS, **(settings or {})}),
                           controlplane=(controlplane, {}), workers=(workers, {}))
     state = State(inventory, Config())
     connect_all(state)
     add_deploy(state, deploy)
-    commands: dict[str, list[str]] = {}
+    commands: dict[str, list[Any]] = {}
     for host in inventory:
         node = host.data.node_name
         commands[node] = []
@@ -38,7 +45,7 @@ def plan(controlplane: list, workers: list, deploy: Callable, settings: dict | N
             except KeyError:
                 continue  # the operation does not run on this host
             with ctx_state.use(state), ctx_host.use(host):
-                commands[node] += [str(command) for command in op_data.command_generator()]
+                commands[node] += list(op_data.command_generator())
     return commands
 
 
