@@ -11,6 +11,7 @@ from roles.cni import cni
 from roles.containerd import containerd
 from roles.firewall import firewall
 from roles.hosts import hosts
+from roles.kubeadm import kubeadm
 from roles.kubelet import kubelet
 from roles.prereqs import prereqs
 
@@ -26,6 +27,8 @@ firewall()
 # The runtime first: its CRI plugin reads the CNI directories the cni role fills.
 containerd()
 cni()
+# kubeadm init/join where there is no cluster yet; the add-ons come after it.
+kubeadm()
 kubelet()
 # Last: kube-proxy and CoreDNS, applied from the first controlplane node when a cluster is there.
 addons()

@@ -27,3 +27,8 @@ cni_plugins_version = cni_tarball_version()
 containerd_snapshotter = "native"
 containerd_no_new_keyring = True
 containerd_restrict_oom_score_adj = True
+
+# The lab's apt repository has no kubelet/kubeadm (Debian packages neither): the bootstrap is off
+# here. Turned on, it stops before any change, naming the package source to configure.
+kubeadm_enabled = False
+kubeadm_packages_source = "apt"
