@@ -811,9 +811,10 @@ _IMAGE_REF = re.compile(r"^[a-z0-9]([a-z0-9.:-]*[a-z0-9])?(/[a-z0-9]+([._-][a-z0
 _MIRROR_URL = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?(/[\w./-]*)?$")
 
 
-def _absolute_path(path: str | None) -> str | None:
-    if path is not None and (not path.startswith("/") or ".." in path.split("/")):
-        raise PydanticCustomError("spec", "must be an absolute path")
+def _controller_file(path: str | None) -> str | None:
+    """A file on the controller, checked before any host is contacted."""
+    if path is not None and not os.path.isfile(os.path.expanduser(path)):
+        raise PydanticCustomError("spec", "is not a file on the controller")
     return path
 
 
@@ -855,7 +856,10 @@ class ContainerdSettings(RoleSettings):
     # Never lower a container's oom_score_adj below containerd's own (for hosts without CAP_SYS_RESOURCE).
     restrict_oom_score_adj: bool = False
 
-    _paths = field_validator("tarball", "runc")(classmethod(lambda cls, path: _absolute_path(path)))
+    @field_validator("tarball", "runc")
+    @classmethod
+    def _on_controller(cls, path: str | None) -> str | None:
+        return _controller_file(path)
 
     @field_validator("sandbox_image")
     @classmethod

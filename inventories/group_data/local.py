@@ -4,7 +4,14 @@ The lab's host keys are generated once and pinned in the lab's known_hosts; chec
 relaxed to accept-new only here, so a node added to the lab is accepted on first contact.
 """
 
-from kubewire.lab import client_key, cni_tarball, cni_tarball_sha256, cni_tarball_version, known_hosts_file
+from kubewire.lab import (
+    REPO_PACKAGES,
+    client_key,
+    cni_tarball,
+    cni_tarball_sha256,
+    cni_tarball_version,
+    known_hosts_file,
+)
 
 ssh_user = "root"
 ssh_key = str(client_key())
@@ -21,12 +28,17 @@ cni_plugins_tarball = str(cni_tarball())
 cni_plugins_tarball_sha256 = cni_tarball_sha256()
 cni_plugins_version = cni_tarball_version()
 
+# containerd comes from the lab's apt repository: the role runs once the lab carries it.
+containerd_enabled = "containerd" in REPO_PACKAGES
 # containerd inside systemd-nspawn nodes (measured: the node root is overlayfs, nspawn's seccomp
 # blocks keyring calls, the host lacks CAP_SYS_RESOURCE): the native snapshotter, no session
 # keyring per container, and no oom_score_adj below containerd's own.
 containerd_snapshotter = "native"
 containerd_no_new_keyring = True
 containerd_restrict_oom_score_adj = True
+# No registry is reachable: the CRI test imports a busybox image built on the controller that
+# also stands in for the pause image (tests/cri/image.py).
+containerd_sandbox_image = "kubewire.lab/busybox:sandbox"
 
 # The lab's apt repository has no kubelet/kubeadm (Debian packages neither): the bootstrap is off
 # here. Turned on, it stops before any change, naming the package source to configure.

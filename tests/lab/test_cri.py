@@ -1,0 +1,147 @@
+"""containerd proven through the CRI, the API the kubelet itself uses, on converged lab nodes.
+
+A pod sandbox made with RunPodSandbox over containerd's socket (reached from the controller as
+/proc/<node's PID 1>/root/run/containerd/containerd.sock) gets its address from kubewire's
+conflist; a busybox httpd in it answers on the pod IP from another node without NAT and on the
+node's address through its hostPort (portmap); its traffic to an address outside the pod network
+leaves with the node's address; Stop/RemovePodSandbox frees the address.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+import threading
+from ipaddress import IPv4Address
+from pathlib import Path
+
+import pytest
+
+from kubewire import lab
+from kubewire.cni_plugins import ARCHITECTURES
+
+POD_NODE, CLIENT_NODE = "controlplane", "node01"
+HOST_PORT = 8080
+# The listener "outside the pod network": a namespace of the test's own on the lab bridge, with no
+# route out (replies go only to lab addresses on the bridge).
+OUTSIDE_NS, OUTSIDE_VETH, OUTSIDE_IP, OUTSIDE_PORT = "kw-cri-outside", "kw-cri-out", "192.168.56.250", 9000
+IMAGE_CACHE = Path("/var/cache/kubewire/cri-test")
+
+
+def node_root(name: str) -> Path:
+    """The node's root as the controller sees it: /proc/<its PID 1>/root."""
+    entry = next(node for node in lab.read_state()["nodes"] if node["name"] == name)
+    children = Path(f"/proc/{entry['pid']}/task/{entry['pid']}/children").read_text().split()
+    return Path(f"/proc/{children[0]}/root")
+
+
+def http_get(node, address: str, port: int, path: str = "/cgi-bin/peer") -> str:
+    """GET from a lab node with bash's /dev/tcp (busybox's wget is broken on bookworm)."""
+    request = f"GET {path} HTTP/1.0\\r\\n\\r\\n"
+    script = f"exec 3<>/dev/tcp/{address}/{port} && printf '{request}' >&3 && cat <&3"
+    return node.run(f"timeout 10 bash -c {shlex.quote(script)}").stdout
+
+
+@pytest.fixture(scope="module")
+def runtime(converged, spec, nodes):
+    if not spec.node(POD_NODE).containerd.enabled:
+        pytest.skip("the lab's apt repository carries no containerd (kubewire lab provides it for the runtime)")
+    from tests.cri.client import CriClient, Pod
+    from tests.cri.image import SANDBOX_IMAGE, build_archive, busybox_binary
+
+    if spec.node(POD_NODE).containerd.sandbox_image != SANDBOX_IMAGE:
+        pytest.fail(f"inventories/group_data/local.py must set containerd_sandbox_image = {SANDBOX_IMAGE!r}")
+    root = node_root(POD_NODE)
+    machine = nodes[POD_NODE].check_output("uname -m")
+    archive = build_archive(busybox_binary(IMAGE_CACHE), root / "var/tmp/kubewire-images.tar", ARCHITECTURES[machine])
+    snapshotter = spec.node(POD_NODE).containerd.snapshotter
+    nodes[POD_NODE].check_output(f"ctr -n k8s.io images import --snapshotter {snapshotter} /var/tmp/{archive.name}")
+    client = CriClient(str(root / "run/containerd/containerd.sock"))
+    yield client
+    for item in client.pods():  # whatever a failed test left behind
+        client.remove_pod(Pod(item.id, None))
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def pod(runtime, spec):
+    from tests.cri.image import APP_IMAGE, HTTP_PORT
+
+    sandbox = runtime.run_pod("cri-proof", host_ports={HTTP_PORT: HOST_PORT})
+    container = runtime.start_container(sandbox, "httpd", APP_IMAGE, [])
+    yield sandbox, container, runtime.pod_ip(sandbox)
+    if sandbox.id in {item.id for item in runtime.pods()}:
+        runtime.remove_pod(sandbox)
+
+
+def test_the_runtime_answers_on_the_cri(runtime):
+    version = runtime.version()
+    assert version.runtime_name == "containerd" and version.runtime_api_version == "v1"
+
+
+def test_the_pod_gets_its_address_from_the_nodes_pod_subnet(pod, spec, nodes):
+    _sandbox, _container, pod_ip = pod
+    assert IPv4Address(pod_ip) in spec.pod_cidr_for(POD_NODE)
+    leases = nodes[POD_NODE].check_output(f"ls /var/lib/cni/networks/{spec.node(POD_NODE).cni.network_name}")
+    assert pod_ip in leases.split()
+
+
+def test_the_pod_answers_another_node_on_its_ip_without_nat(pod, spec, nodes):
+    _sandbox, _container, pod_ip = pod
+    answer = http_get(nodes[CLIENT_NODE], pod_ip, 80)
+    assert f"peer={spec.node(CLIENT_NODE).node_ip}" in answer, answer
+
+
+def test_the_host_port_answers_on_the_nodes_address(pod, spec, nodes):
+    answer = http_get(nodes[CLIENT_NODE], str(spec.node(POD_NODE).node_ip), HOST_PORT)
+    assert "peer=" in answer, answer
+
+
+@pytest.fixture
+def outside_listener():
+    """A TCP listener on the lab bridge in a namespace with no route out; yields the peers it saw."""
+    commands = [["ip", "netns", "add", OUTSIDE_NS],
+                ["ip", "link", "add", OUTSIDE_VETH, "type", "veth", "peer", "name", "eth0", "netns", OUTSIDE_NS],
+                ["ip", "link", "set", OUTSIDE_VETH, "master", "kw-br0", "up"],
+                ["ip", "-n", OUTSIDE_NS, "addr", "add", f"{OUTSIDE_IP}/24", "dev", "eth0"],
+                ["ip", "-n", OUTSIDE_NS, "link", "set", "eth0", "up"]]
+    for command in commands:
+        subprocess.run(command, check=True)
+    server = subprocess.Popen(
+        ["ip", "netns", "exec", OUTSIDE_NS, "python3", "-c",
+         "import json, socket, sys\n"
+         f"s = socket.create_server(('{OUTSIDE_IP}', {OUTSIDE_PORT}))\n"
+         "s.settimeout(30)\n"
+         "connection, peer = s.accept()\n"
+         "connection.sendall(b'outside\\n')\n"
+         "print(json.dumps(peer[0]), flush=True)\n"], stdout=subprocess.PIPE, text=True)
+    peers: list[str] = []
+    reader = threading.Thread(target=lambda: peers.extend(json.loads(line) for line in server.stdout))
+    reader.start()
+    try:
+        yield peers, reader
+    finally:
+        server.kill()
+        server.wait()
+        reader.join(timeout=5)
+        subprocess.run(["ip", "link", "del", OUTSIDE_VETH], check=False)
+        subprocess.run(["ip", "netns", "del", OUTSIDE_NS], check=False)
+
+
+def test_traffic_leaving_the_pod_network_has_the_nodes_address(runtime, pod, spec, outside_listener):
+    _sandbox, container, _pod_ip = pod
+    peers, reader = outside_listener
+    status, output, _errors = runtime.exec_sync(
+        container, ["/bin/busybox", "nc", "-w", "5", OUTSIDE_IP, str(OUTSIDE_PORT)])
+    reader.join(timeout=35)
+    assert "outside" in output, (status, output)
+    assert peers == [str(spec.node(POD_NODE).node_ip)]
+
+
+def test_removing_the_sandbox_frees_its_address(runtime, pod, spec, nodes):
+    sandbox, _container, pod_ip = pod
+    runtime.remove_pod(sandbox)
+    leases = nodes[POD_NODE].check_output(f"ls /var/lib/cni/networks/{spec.node(POD_NODE).cni.network_name}")
+    assert pod_ip not in leases.split()
+    assert sandbox.id not in {item.id for item in runtime.pods()}
