@@ -4,8 +4,8 @@ The lab's host keys are generated once and pinned in the lab's known_hosts; chec
 relaxed to accept-new only here, so a node added to the lab is accepted on first contact.
 """
 
+from kubewire import lab
 from kubewire.lab import (
-    REPO_PACKAGES,
     client_key,
     cni_tarball,
     cni_tarball_sha256,
@@ -28,17 +28,17 @@ cni_plugins_tarball = str(cni_tarball())
 cni_plugins_tarball_sha256 = cni_tarball_sha256()
 cni_plugins_version = cni_tarball_version()
 
-# containerd comes from the lab's apt repository: the role runs once the lab carries it.
-containerd_enabled = "containerd" in REPO_PACKAGES
+# containerd, runc and the test images come from `kubewire lab up` (kubewire.lab.lab_images): the
+# runtime is on wherever the lab provides them.
+containerd_enabled = hasattr(lab, "lab_images")
 # containerd inside systemd-nspawn nodes (measured: the node root is overlayfs, nspawn's seccomp
 # blocks keyring calls, the host lacks CAP_SYS_RESOURCE): the native snapshotter, no session
 # keyring per container, and no oom_score_adj below containerd's own.
 containerd_snapshotter = "native"
 containerd_no_new_keyring = True
 containerd_restrict_oom_score_adj = True
-# No registry is reachable: the CRI test imports a busybox image built on the controller that
-# also stands in for the pause image (tests/cri/image.py).
-containerd_sandbox_image = "kubewire.lab/busybox:sandbox"
+# No registry is reachable: the lab's locally built pause image stands in (kubewire lab images).
+containerd_sandbox_image = "kubewire.lab/pause:lab"
 
 # The lab's apt repository has no kubelet/kubeadm (Debian packages neither): the bootstrap is off
 # here. Turned on, it stops before any change, naming the package source to configure.

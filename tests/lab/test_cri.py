@@ -19,14 +19,17 @@ from pathlib import Path
 import pytest
 
 from kubewire import lab
-from kubewire.cni_plugins import ARCHITECTURES
 
 POD_NODE, CLIENT_NODE = "controlplane", "node01"
 HOST_PORT = 8080
 # The listener "outside the pod network": a namespace of the test's own on the lab bridge, with no
 # route out (replies go only to lab addresses on the bridge).
 OUTSIDE_NS, OUTSIDE_VETH, OUTSIDE_IP, OUTSIDE_PORT = "kw-cri-outside", "kw-cri-out", "192.168.56.250", 9000
-IMAGE_CACHE = Path("/var/cache/kubewire/cri-test")
+HTTP_PORT = 80
+# busybox httpd with a CGI that answers with the address the pod sees its client at.
+HTTPD = ("mkdir -p /www/cgi-bin && printf '#!/bin/sh\\necho Content-Type: text/plain\\necho\\n"
+         "echo peer=$REMOTE_ADDR\\n' > /www/cgi-bin/peer && chmod 755 /www/cgi-bin/peer && "
+         f"exec httpd -f -p {HTTP_PORT} -h /www")
 
 
 def node_root(name: str) -> Path:
@@ -44,20 +47,21 @@ def http_get(node, address: str, port: int, path: str = "/cgi-bin/peer") -> str:
 
 
 @pytest.fixture(scope="module")
-def runtime(converged, spec, nodes):
-    if not spec.node(POD_NODE).containerd.enabled:
-        pytest.skip("the lab's apt repository carries no containerd (kubewire lab provides it for the runtime)")
-    from tests.cri.client import CriClient, Pod
-    from tests.cri.image import SANDBOX_IMAGE, build_archive, busybox_binary
+def images(spec):
+    if not spec.node(POD_NODE).containerd.enabled or not hasattr(lab, "lab_images"):
+        pytest.skip("this lab provides no container runtime (kubewire lab: containerd, runc and images)")
+    found = lab.lab_images()
+    assert spec.node(POD_NODE).containerd.sandbox_image == found.sandbox  # the lab's pause image
+    return found
 
-    if spec.node(POD_NODE).containerd.sandbox_image != SANDBOX_IMAGE:
-        pytest.fail(f"inventories/group_data/local.py must set containerd_sandbox_image = {SANDBOX_IMAGE!r}")
-    root = node_root(POD_NODE)
-    machine = nodes[POD_NODE].check_output("uname -m")
-    archive = build_archive(busybox_binary(IMAGE_CACHE), root / "var/tmp/kubewire-images.tar", ARCHITECTURES[machine])
+
+@pytest.fixture(scope="module")
+def runtime(converged, spec, nodes, images):
+    from tests.cri.client import CriClient, Pod
+
     snapshotter = spec.node(POD_NODE).containerd.snapshotter
-    nodes[POD_NODE].check_output(f"ctr -n k8s.io images import --snapshotter {snapshotter} /var/tmp/{archive.name}")
-    client = CriClient(str(root / "run/containerd/containerd.sock"))
+    nodes[POD_NODE].check_output(f"ctr -n k8s.io images import --snapshotter {snapshotter} {images.node_archive}")
+    client = CriClient(str(node_root(POD_NODE) / "run/containerd/containerd.sock"))
     yield client
     for item in client.pods():  # whatever a failed test left behind
         client.remove_pod(Pod(item.id, None))
@@ -65,11 +69,9 @@ def runtime(converged, spec, nodes):
 
 
 @pytest.fixture(scope="module")
-def pod(runtime, spec):
-    from tests.cri.image import APP_IMAGE, HTTP_PORT
-
+def pod(runtime, images):
     sandbox = runtime.run_pod("cri-proof", host_ports={HTTP_PORT: HOST_PORT})
-    container = runtime.start_container(sandbox, "httpd", APP_IMAGE, [])
+    container = runtime.start_container(sandbox, "httpd", images.busybox, ["sh", "-c", HTTPD])
     yield sandbox, container, runtime.pod_ip(sandbox)
     if sandbox.id in {item.id for item in runtime.pods()}:
         runtime.remove_pod(sandbox)
@@ -133,7 +135,7 @@ def test_traffic_leaving_the_pod_network_has_the_nodes_address(runtime, pod, spe
     _sandbox, container, _pod_ip = pod
     peers, reader = outside_listener
     status, output, _errors = runtime.exec_sync(
-        container, ["/bin/busybox", "nc", "-w", "5", OUTSIDE_IP, str(OUTSIDE_PORT)])
+        container, ["nc", "-w", "5", OUTSIDE_IP, str(OUTSIDE_PORT)])
     reader.join(timeout=35)
     assert "outside" in output, (status, output)
     assert peers == [str(spec.node(POD_NODE).node_ip)]
