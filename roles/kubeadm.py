@@ -25,7 +25,7 @@ from pyinfra.operations import files, python, server
 
 from kubewire.facts import Probes, file_digest_probe, first_line, sha256
 from kubewire.inventory import cluster_spec
-from kubewire.kubeadm import init_config_text, join_config_text
+from kubewire.kubeadm import cgroup_driver, init_config_text, join_config_text
 from kubewire.operations import put_if_changed
 from kubewire.settings import KubeadmSettings
 from kubewire.spec import ClusterSpec, NodeSpec
@@ -45,6 +45,7 @@ LOG = "/var/log/kubewire-kubeadm.log"
 ADMIN_CONF = "/etc/kubernetes/admin.conf"
 KUBELET_CONF = "/etc/kubernetes/kubelet.conf"
 KUBEADM_FLAGS = "/var/lib/kubelet/kubeadm-flags.env"
+KUBELET_CONFIG = "/var/lib/kubelet/config.yaml"
 # How long the run's join token lives (kubeadm token create --ttl).
 JOIN_TOKEN_TTL = "15m"
 # Filled on the first controlplane node while the run executes; read by the joins after it.
@@ -94,6 +95,7 @@ def kubeadm() -> None:
         ("admin.conf", file_digest_probe(ADMIN_CONF)),
         ("kubelet.conf", f"test -e {KUBELET_CONF} && echo joined"),
         ("node-ip", f"sed -n 's/.*--node-ip=\\([0-9.]*\\).*/\\1/p' {KUBEADM_FLAGS}"),
+        ("cgroup driver", f"sed -n 's/^cgroupDriver: *//p' {KUBELET_CONFIG}"),
         (INIT_CONFIG, file_digest_probe(INIT_CONFIG)),
         *((("node cidrs", f"kubectl --kubeconfig={ADMIN_CONF} get nodes -o "
                           "jsonpath='{range .items[*]}{.metadata.name} {.spec.podCIDR}{\"\\n\"}{end}'"),)
@@ -110,7 +112,7 @@ def kubeadm() -> None:
     elif first_line(probed, "kubelet.conf") != "joined":
         join_cluster(name=f"Join the cluster ({'controlplane' if node.is_controlplane else 'worker'})",
                      host_name=node.host)
-    else:
+    if first_line(probed, "kubelet.conf") == "joined":
         _report_kubelet(node, probed)
     if is_first:
         _pod_cidrs(spec, probed)
@@ -241,12 +243,19 @@ def join_cluster(host_name: str):
 
 
 def _report_kubelet(node: NodeSpec, probed: dict) -> None:
-    running_ip = first_line(probed, "node-ip")
+    """A member's kubelet against the spec: reported, never re-joined (kubeadm reset is the user's call)."""
+    running_ip, driver = first_line(probed, "node-ip"), first_line(probed, "cgroup driver")
+    found = []
     if running_ip != str(node.node_ip):
-        logger.warning(f"{host.print_prefix}the kubelet runs with node-ip {running_ip or '(none)'} ({KUBEADM_FLAGS}), "
-                       f"the spec says {node.node_ip}; kubewire does not re-join a node: reset and remove it to fix it")
-    else:
-        host.noop("the node is in the cluster (kubeadm join ran)")
+        found.append(f"runs with node-ip {running_ip or '(none)'} ({KUBEADM_FLAGS}), the spec says {node.node_ip}")
+    if driver != cgroup_driver(node):
+        found.append(f"uses cgroupDriver {driver or '(none)'} ({KUBELET_CONFIG}), containerd_systemd_cgroup says "
+                     f"{cgroup_driver(node)}")
+    for problem in found:
+        logger.warning(f"{host.print_prefix}the kubelet {problem}; kubewire does not re-join a node: reset and remove "
+                       "it to fix it")
+    if not found:
+        host.noop("the node is in the cluster (kubeadm join ran) and its kubelet agrees with the spec")
 
 
 def _pod_cidrs(spec: ClusterSpec, probed: dict) -> None:

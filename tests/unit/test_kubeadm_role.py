@@ -43,7 +43,8 @@ def member(**changes) -> dict:
     """A node with the packages held, the repository set up and in the cluster."""
     state = {"packages": PACKAGES, "held": list(role.PACKAGES), "available": [],
              "keyring": role.KUBERNETES_APT_KEY_FINGERPRINT, role.SOURCES: sha256(SOURCES_LINE),
-             "admin.conf": "", "kubelet.conf": "joined", "node-ip": "", role.INIT_CONFIG: ""}
+             "admin.conf": "", "kubelet.conf": "joined", "node-ip": "", "cgroup driver": "systemd",
+             role.INIT_CONFIG: ""}
     state.update(changes)
     return state
 
@@ -76,7 +77,7 @@ def run_secrets():
 
 def fresh() -> dict:
     return {"packages": [], "held": [], "available": [], "keyring": "", role.SOURCES: "", "admin.conf": "",
-            "kubelet.conf": "", "node-ip": "", role.INIT_CONFIG: "", "node cidrs": []}
+            "kubelet.conf": "", "node-ip": "", "cgroup driver": "", role.INIT_CONFIG: "", "node cidrs": []}
 
 
 def converged_states(nodes) -> dict[str, dict]:
@@ -189,10 +190,12 @@ def test_disagreements_are_reported_not_repaired(tmp_path, caplog):
     states["controlplane"].update({"admin.conf": hashlib.sha256(b"admin").hexdigest(),
                                    "node cidrs": ["controlplane 10.244.10.0/24", "node01 10.244.0.0/24"]})
     states["node01"]["node-ip"] = "10.0.2.15"
+    states["controlplane"]["cgroup driver"] = "cgroupfs"
     plans = run(nodes, states, kubeadm_admin_kubeconfig=str(kubeconfig))
     assert plans == {"controlplane": [], "node01": []}
     assert "node node01 has podCIDR 10.244.0.0/24, kubewire gives it 10.244.11.0/24" in caplog.text
     assert "the kubelet runs with node-ip 10.0.2.15" in caplog.text
+    assert "the kubelet uses cgroupDriver cgroupfs" in caplog.text
 
 
 class FakeHost:
