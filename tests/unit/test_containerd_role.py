@@ -237,3 +237,39 @@ def test_no_package_to_install_stops_with_a_clear_message():
     state = node_state(version="", candidate="", packages=[])
     with pytest.raises(role.ContainerdError, match="apt sources have no containerd package"):
         commands_for(state)
+
+
+@pytest.fixture(scope="module")
+def debian_containerd(tmp_path_factory):
+    """Debian's containerd package, unpacked (not installed): its binary and its config.toml."""
+    cache = role.CACHE_DIR / "debian-containerd"
+    binary = cache / "usr/bin/containerd"
+    if not binary.is_file():
+        folder = tmp_path_factory.mktemp("deb")
+        download = subprocess.run(["apt-get", "download", "-q", "containerd"], cwd=folder, capture_output=True,
+                                  text=True)
+        if download.returncode != 0:
+            pytest.skip(f"Debian's containerd package could not be downloaded: {download.stderr.strip()[-200:]}")
+        subprocess.run(["dpkg-deb", "-x", str(next(folder.glob("containerd_*.deb"))), str(cache)], check=True)
+    return binary, (cache / "etc/containerd/config.toml").read_text()
+
+
+def test_containerd_itself_reads_kubewire_settings_from_debians_config(debian_containerd, tmp_path):
+    """`containerd config dump` prints the configuration containerd would run with."""
+    binary, debian_config = debian_containerd
+    assert debian_config.rstrip().splitlines()[-2].lstrip().startswith("[")  # it ends inside a table
+    assert run_root_config_command(tmp_path, debian_config).returncode == 0
+    dropins = tmp_path / "conf.d"
+    dropins.mkdir()
+    (dropins / "kubewire.toml").write_text(expected_dropin(containerd_snapshotter="native",
+                                                          containerd_no_new_keyring=True))
+    root = tmp_path / "config.toml"
+    root.write_text(root.read_text().replace(role.DROPIN_DIR, str(dropins)))
+    dump = subprocess.run([str(binary), "--config", str(root), "config", "dump"], capture_output=True, text=True)
+    assert dump.returncode == 0, dump.stderr
+    cri = tomllib.loads(dump.stdout)["plugins"]["io.containerd.grpc.v1.cri"]
+    assert cri["sandbox_image"] == "registry.k8s.io/pause:3.10"  # Debian's says pause:3.6
+    assert cri["cni"]["bin_dir"] == "/opt/cni/bin"  # Debian's says /usr/lib/cni
+    assert cri["containerd"]["snapshotter"] == "native"
+    assert cri["containerd"]["runtimes"]["runc"]["options"] == {"NoNewKeyring": True, "SystemdCgroup": True}
+    assert cri["registry"]["config_path"] == role.CERTS_DIR
