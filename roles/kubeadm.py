@@ -19,7 +19,7 @@ from pathlib import Path
 
 from pyinfra import host, logger
 from pyinfra.api import deploy, operation
-from pyinfra.api.command import FileUploadCommand, StringCommand
+from pyinfra.api.command import FunctionCommand, StringCommand
 from pyinfra.api.exceptions import OperationError, PyinfraError
 from pyinfra.operations import files, python, server
 
@@ -229,17 +229,22 @@ def create_join_secrets(state, host, certificate_key: bool) -> None:
 @operation(is_idempotent=False)
 def join_cluster(host_name: str):
     """kubeadm join with the run's token, in a JoinConfiguration that exists only for the join."""
-    if "token" not in _run_secrets:
-        raise OperationError(f"no join token for {host_name}: the first controlplane node did not make one (is this "
-                             "node already a member of the cluster under another name?)")
     spec = cluster_spec()
-    node = spec.node(host_name)
-    text = join_config_text(spec, node, _run_secrets["token"], _run_secrets["ca_cert_hash"],
-                            _run_secrets.get("certificate_key"))
     yield f"mkdir -p {Path(JOIN_CONFIG).parent} && install -m 600 /dev/null {JOIN_CONFIG}"
-    yield FileUploadCommand(StringIO(text), JOIN_CONFIG)
+    # The token exists only once the run executes (create_join_secrets): uploaded then, from memory.
+    yield FunctionCommand(upload_join_config, (spec, spec.node(host_name)), {})
     yield StringCommand(f"{kubeadm_logged(f'kubeadm join --config {JOIN_CONFIG}')}; status=$?; "
                         f"rm -f {JOIN_CONFIG}; exit $status")
+
+
+def upload_join_config(state, host, spec: ClusterSpec, node: NodeSpec) -> None:
+    if "token" not in _run_secrets:
+        raise OperationError(f"no join token for {node.name}: the first controlplane node did not make one (is this "
+                             "node already a member of the cluster under another name?)")
+    text = join_config_text(spec, node, _run_secrets["token"], _run_secrets["ca_cert_hash"],
+                            _run_secrets.get("certificate_key"))
+    if not host.put_file(StringIO(text), JOIN_CONFIG):
+        raise OperationError(f"could not upload {JOIN_CONFIG} to {node.name}")
 
 
 def _report_kubelet(node: NodeSpec, probed: dict) -> None:

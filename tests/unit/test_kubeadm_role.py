@@ -64,6 +64,14 @@ def uploads(commands: list) -> dict[str, str]:
             if isinstance(command, FileUploadCommand) and hasattr(command.src, "getvalue")}
 
 
+def uploaded_join_config(commands: list) -> str:
+    """What the join's upload step sends when the run executes (the token exists only then)."""
+    upload = next(c for c in commands if isinstance(c, FunctionCommand) and c.function is role.upload_join_config)
+    node = FakeHost([])
+    upload.function(None, node, *upload.args)
+    return node.uploads[role.JOIN_CONFIG]
+
+
 def functions(commands: list) -> list[str]:
     return [command.function.__name__ for command in commands if isinstance(command, FunctionCommand)]
 
@@ -109,7 +117,7 @@ def test_a_fresh_cluster_is_initialised_joined_and_its_pod_cidrs_set(run_secrets
     for worker in ("node01", "node02"):
         commands = plans[worker]
         assert install in strings(commands)
-        join = yaml.safe_load(uploads(commands)[role.JOIN_CONFIG])
+        join = yaml.safe_load(uploaded_join_config(commands))
         assert join["discovery"]["bootstrapToken"] == {"apiServerEndpoint": "192.168.56.10:6443", "token": TOKEN,
                                                        "caCertHashes": [CA_HASH]}
         assert "controlPlane" not in join
@@ -152,7 +160,7 @@ def test_a_further_controlplane_joins_with_the_uploaded_certificates(run_secrets
     hosts = [fake_host(*node, probes_answer(fresh())) for node in nodes]
     plans = plan_commands(hosts, [], role.kubeadm, settings={"kubeadm_admin_kubeconfig": str(tmp_path / "a")})
     assert "--upload-certs" in next(c for c in strings(plans["controlplane"]) if "kubeadm init" in c)
-    join = yaml.safe_load(uploads(plans["controlplane2"])[role.JOIN_CONFIG])
+    join = yaml.safe_load(uploaded_join_config(plans["controlplane2"]))
     assert join["controlPlane"] == {"localAPIEndpoint": {"advertiseAddress": "192.168.56.13", "bindPort": 6443},
                                     "certificateKey": "c" * 64}
     create = next(c for c in plans["controlplane"] if isinstance(c, FunctionCommand))
@@ -202,12 +210,16 @@ class FakeHost:
     name = "controlplane"
 
     def __init__(self, outputs):
-        self.outputs, self.commands = list(outputs), []
+        self.outputs, self.commands, self.uploads = list(outputs), [], {}
 
     def run_shell_command(self, command, print_output, print_input):
         assert print_output is False and print_input is False  # nothing of it reaches the run's output
         self.commands.append(command)
         return self.outputs.pop(0)
+
+    def put_file(self, source, remote):
+        self.uploads[remote] = source.getvalue()
+        return True
 
     def get_file(self, remote, buffer):
         buffer.write(b"apiVersion: v1\nkind: Config\n")
@@ -238,3 +250,12 @@ def test_the_admin_kubeconfig_is_written_for_its_owner_only(tmp_path):
         os.umask(old)
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
     assert target.read_bytes().startswith(b"apiVersion: v1")
+
+
+def test_joins_are_planned_before_any_token_exists():
+    """pyinfra may run an operation's generator while planning; the token is made only at execution."""
+    assert role._run_secrets == {}
+    plans = run([CP, W1], {"controlplane": fresh(), "node01": fresh()})
+    upload = next(c for c in plans["node01"] if isinstance(c, FunctionCommand))
+    with pytest.raises(role.OperationError, match="no join token for node01"):
+        upload.function(None, FakeHost([]), *upload.args)
