@@ -14,6 +14,7 @@ import hashlib
 import os
 import re
 import shlex
+from dataclasses import dataclass
 from io import BytesIO, StringIO
 from pathlib import Path
 
@@ -232,12 +233,22 @@ def join_cluster(host_name: str):
     spec = cluster_spec()
     yield f"mkdir -p {Path(JOIN_CONFIG).parent} && install -m 600 /dev/null {JOIN_CONFIG}"
     # The token exists only once the run executes (create_join_secrets): uploaded then, from memory.
-    yield FunctionCommand(upload_join_config, (spec, spec.node(host_name)), {})
-    yield StringCommand(f"{kubeadm_logged(f'kubeadm join --config {JOIN_CONFIG}')}; status=$?; "
-                        f"rm -f {JOIN_CONFIG}; exit $status")
+    yield FunctionCommand(upload_join_config, (JoinTarget(spec, spec.node(host_name)),), {})
+    # Removed however the join ends: the file holds the token.
+    yield StringCommand(f"trap 'rm -f {JOIN_CONFIG}' EXIT; {kubeadm_logged(f'kubeadm join --config {JOIN_CONFIG}')}")
 
 
-def upload_join_config(state, host, spec: ClusterSpec, node: NodeSpec) -> None:
+@dataclass(frozen=True)
+class JoinTarget:
+    spec: ClusterSpec
+    node: NodeSpec
+
+    def __repr__(self) -> str:  # pyinfra prints a FunctionCommand's arguments when debugging
+        return f"JoinTarget({self.node.name})"
+
+
+def upload_join_config(state, host, target: JoinTarget) -> None:
+    spec, node = target.spec, target.node
     if "token" not in _run_secrets:
         raise OperationError(f"no join token for {node.name}: the first controlplane node did not make one (is this "
                              "node already a member of the cluster under another name?)")

@@ -125,7 +125,7 @@ def test_a_fresh_cluster_is_initialised_joined_and_its_pod_cidrs_set(run_secrets
         assert not any(TOKEN in command for command in strings(commands))
         made = strings(commands).index(f"mkdir -p /etc/kubewire && install -m 600 /dev/null {role.JOIN_CONFIG}")
         joined = next(i for i, c in enumerate(strings(commands)) if f"kubeadm join --config {role.JOIN_CONFIG}" in c)
-        assert made < joined and strings(commands)[joined].endswith(f"rm -f {role.JOIN_CONFIG}; exit $status")
+        assert made < joined and strings(commands)[joined].startswith(f"trap 'rm -f {role.JOIN_CONFIG}' EXIT; ")
 
 
 def test_a_converged_cluster_gets_no_operations(tmp_path):
@@ -151,7 +151,23 @@ def test_one_new_worker_joins_and_nothing_else_changes(run_secrets, tmp_path):
     assert functions(plans["controlplane"]) == ["create_join_secrets"]
     assert [c.split(" patch node ")[1].split()[0] for c in strings(plans["controlplane"]) if " patch node " in c] == [
         "node02"]
-    assert f"kubeadm join --config {role.JOIN_CONFIG}" in strings(plans["node02"])[-1]
+    assert strings(plans["node02"]) == [
+        "DEBIAN_FRONTEND=noninteractive apt-get install -y -q ca-certificates curl gpg",
+        "tmp=$(mktemp) && curl -fsSL https://pkgs.k8s.io/core:/stable:/v1.33/deb/Release.key | gpg --dearmor > "
+        "\"$tmp\" && gpg --show-keys --with-colons \"$tmp\" | awk -F: '/^fpr/ {print $10}' | grep -qx "
+        f"{role.KUBERNETES_APT_KEY_FINGERPRINT} && install -D -m 644 \"$tmp\" {role.KEYRING}; status=$?; "
+        "rm -f \"$tmp\"; exit $status",
+        "mkdir -p /etc/apt/sources.list.d", "chown root:root /etc/apt/sources.list.d",
+        f"chown root:root {role.SOURCES}", f"chmod 644 {role.SOURCES}",
+        "apt-get update -q",
+        "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --allow-downgrades --allow-change-held-packages "
+        f"kubelet={RELEASE}-* kubeadm={RELEASE}-* kubectl={RELEASE}-*",
+        "apt-mark hold kubelet kubeadm kubectl",
+        f"mkdir -p /etc/kubewire && install -m 600 /dev/null {role.JOIN_CONFIG}",
+        f"trap 'rm -f {role.JOIN_CONFIG}' EXIT; install -m 600 /dev/null {role.LOG} && "
+        f"{{ kubeadm join --config {role.JOIN_CONFIG} ; }} >{role.LOG} 2>&1 || "
+        f"{{ grep -v -i -e token -e certificate-key {role.LOG} | tail -n 30 >&2; exit 1; }}"]
+    assert uploads(plans["node02"]) == {role.SOURCES: SOURCES_LINE}
 
 
 def test_a_further_controlplane_joins_with_the_uploaded_certificates(run_secrets, tmp_path):
