@@ -6,9 +6,10 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 # What the controller needs: the lab (debootstrap, systemd-nspawn, ip, nft, a local apt
-# repository), vagrant (to validate the Vagrantfile) and a Python virtual environment.
+# repository), vagrant (to validate the Vagrantfile), Graphviz (kubewire diagram) and a Python
+# virtual environment.
 APT_PACKAGES := python3 python3-venv debootstrap systemd-container iproute2 nftables \
-	openssh-client dpkg-dev vagrant
+	openssh-client dpkg-dev vagrant graphviz
 
 .PHONY: setup lab test lint lab-down bench
 

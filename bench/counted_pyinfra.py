@@ -15,14 +15,21 @@ from collections import Counter
 
 from pyinfra.api.state import BaseStateCallback
 from pyinfra.connectors.ssh import SSHConnector
+from pyinfra.operations import apt
 
 commands: Counter = Counter()
-# Everything each host was sent, in order: ["cmd", text], ["put", remote path, base64 content]
-# or ["put-file", remote path, local path].
+# Everything each host was sent, in order: ["cmd", text] (["pkg", text] for a command of a package
+# operation), ["put", remote path, base64 content] or ["put-file", remote path, local path].
 events: dict[str, list[list[str]]] = {}
 transfers: Counter = Counter()
 op_seconds: dict[str, float] = {}
+package_seconds: dict[str, float] = {}
 _started: dict[str, float] = {}
+# Package time is told by the operation that was called (apt.packages), not by its name: the
+# hashes of every operation apt.packages created, and the one pyinfra is executing now (it runs
+# one operation at a time, on all hosts in parallel).
+package_ops: set[str] = set()
+_running: list[str] = []
 
 _run_shell_command = SSHConnector.run_shell_command
 _put_file = SSHConnector.put_file
@@ -31,7 +38,8 @@ _put_file = SSHConnector.put_file
 def run_shell_command(self, command, *args, **kwargs):
     commands[self.host.name] += 1
     text = command if isinstance(command, str) else command.get_raw_value()
-    events.setdefault(self.host.name, []).append(["cmd", text])
+    kind = "pkg" if _running and _running[-1] in package_ops else "cmd"
+    events.setdefault(self.host.name, []).append([kind, text])
     return _run_shell_command(self, command, *args, **kwargs)
 
 
@@ -50,16 +58,32 @@ def put_file(self, filename_or_io, remote_filename, *args, **kwargs):
 SSHConnector.run_shell_command = run_shell_command
 SSHConnector.put_file = put_file
 
+_apt_packages = apt.packages
+
+
+def packages(*args, **kwargs):
+    meta = _apt_packages(*args, **kwargs)
+    package_ops.add(meta._hash)
+    return meta
+
+
+apt.packages = packages  # roles call apt.packages through the module, so they get this one
+
 
 class OperationTimer(BaseStateCallback):
     @staticmethod
     def operation_start(state, op_hash):
         _started[op_hash] = time.monotonic()
+        _running.append(op_hash)
 
     @staticmethod
     def operation_end(state, op_hash):
-        name = state.get_op_meta(op_hash).names
-        op_seconds[", ".join(sorted(name))] = time.monotonic() - _started.pop(op_hash, time.monotonic())
+        name = ", ".join(sorted(state.get_op_meta(op_hash).names))
+        op_seconds[name] = time.monotonic() - _started.pop(op_hash, time.monotonic())
+        if op_hash in package_ops:
+            package_seconds[name] = op_seconds[name]
+        if op_hash in _running:
+            _running.remove(op_hash)
 
 
 def write_counts():
@@ -67,7 +91,7 @@ def write_counts():
     if path:
         with open(path, "w") as out:
             json.dump({"commands": commands, "events": events, "transfers": transfers,
-                       "op_seconds": op_seconds,
+                       "op_seconds": op_seconds, "package_seconds": package_seconds,
                        "peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}, out, indent=1)
 
 

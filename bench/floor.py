@@ -5,8 +5,8 @@ exchange, pyinfra uses).
     python bench/floor.py EVENTS.json   # {"host": {"address": ..., "events": [...]}, ...}
 
 Events are as counted_pyinfra.py records them: commands and file transfers, in order.
-Prints JSON: wall seconds (process start to the last host done) and the apt seconds of the
-slowest host (apt commands are timed inside the script).
+Prints JSON: wall seconds (process start to the last host done) and the package seconds of the
+slowest host (package operations' commands are timed inside the script).
 """
 
 import base64
@@ -20,7 +20,7 @@ STARTED = time.monotonic()
 from kubewire.lab import assert_lab_address, client_key, known_hosts_file  # noqa: E402
 from kubewire.ssh import SshTarget, connect  # noqa: E402
 
-APT_MARK = "@@kubewire-apt"
+PACKAGE_MARK = "@@kubewire-package"
 
 
 def script_for(events: list[list[str]]) -> str:
@@ -29,9 +29,9 @@ def script_for(events: list[list[str]]) -> str:
         if event[0] in ("put", "put-file"):
             content = event[2] if event[0] == "put" else base64.b64encode(open(event[2], "rb").read()).decode()
             lines += [f"base64 -d > '{event[1]}' <<'KUBEWIRE_EOF'", content, "KUBEWIRE_EOF"]
-        elif "apt-get" in event[1]:
-            lines += [f"echo {APT_MARK} $(date +%s.%N)", f"( {event[1]} ) >/dev/null 2>&1",
-                      f"echo {APT_MARK} $(date +%s.%N)"]
+        elif event[0] == "pkg":  # a package operation's command (counted_pyinfra.py tags them)
+            lines += [f"echo {PACKAGE_MARK} $(date +%s.%N)", f"( {event[1]} ) >/dev/null 2>&1",
+                      f"echo {PACKAGE_MARK} $(date +%s.%N)"]
         else:
             lines.append(f"( {event[1]} ) >/dev/null 2>&1")
     return "\n".join(lines) + "\n"
@@ -45,7 +45,8 @@ def run_script(item):
         stdin, stdout, _ = client.exec_command("sh -s")
         stdin.write(script_for(target["events"]))
         stdin.channel.shutdown_write()
-        marks = [float(line.split()[1]) for line in stdout.read().decode().splitlines() if line.startswith(APT_MARK)]
+        output = stdout.read().decode().splitlines()
+        marks = [float(line.split()[1]) for line in output if line.startswith(PACKAGE_MARK)]
         return sum(end - start for start, end in zip(marks[::2], marks[1::2], strict=False))
     finally:
         client.close()
@@ -54,8 +55,8 @@ def run_script(item):
 def main():
     hosts = json.load(open(sys.argv[1]))
     with ThreadPoolExecutor(max_workers=len(hosts)) as pool:
-        apt_seconds = list(pool.map(run_script, hosts.items()))
-    print(json.dumps({"seconds": time.monotonic() - STARTED, "apt_seconds": max(apt_seconds)}))
+        package_seconds = list(pool.map(run_script, hosts.items()))
+    print(json.dumps({"seconds": time.monotonic() - STARTED, "package_seconds": max(package_seconds)}))
 
 
 if __name__ == "__main__":

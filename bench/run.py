@@ -3,7 +3,7 @@
     python bench/run.py [--nodes 3,10,20] [--runs 3] [--out bench/results]
 
 For each N: `kubewire lab up --nodes N` (timed), then per run a fresh lab and a first converge
-of deploys/cluster.py (apt package installation timed separately), and no-change re-runs.
+of deploys/cluster.py (package operations timed separately), and no-change re-runs.
 Each pyinfra run counts its remote commands per host and the controller's peak memory. The
 floor runs the very commands a no-change run sent, as one shell script per host over one SSH
 connection. Writes results.json and results.md (naming the machine) into --out.
@@ -29,7 +29,6 @@ from kubewire import lab  # noqa: E402
 
 INVENTORY = ROOT / "inventories" / "local.py"
 DEPLOY = ROOT / "deploys" / "cluster.py"
-PACKAGE_OPERATIONS = ("Install ",)  # apt installs: reported apart from the converge
 
 
 def counted_run() -> dict:
@@ -44,7 +43,7 @@ def counted_run() -> dict:
         if result.returncode != 0:
             raise SystemExit(f"pyinfra failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
         data = json.load(open(counts.name))
-    package_seconds = sum(s for name, s in data["op_seconds"].items() if any(p in name for p in PACKAGE_OPERATIONS))
+    package_seconds = sum(data["package_seconds"].values())  # apt.packages operations, however named
     return {"seconds": seconds, "package_seconds": package_seconds, "commands": data["commands"],
             "events": data["events"], "peak_rss_mib": data["peak_rss_kib"] / 1024}
 
@@ -90,7 +89,7 @@ def bench_size(count: int, runs: int) -> dict:
     without_packages = summary([run["seconds"] - run["package_seconds"] for run in converges])
     rerun = summary([run["seconds"] for run in reruns])
     floor = summary([run["seconds"] for run in floors])
-    converge_floor = summary([run["seconds"] - run["apt_seconds"] for run in converge_floors])
+    converge_floor = summary([run["seconds"] - run["package_seconds"] for run in converge_floors])
     return {
         "nodes": count,
         "lab_up_seconds": summary(up_seconds),
@@ -102,8 +101,11 @@ def bench_size(count: int, runs: int) -> dict:
         "rerun_commands_per_host": per_host(reruns),
         "floor_seconds": floor,
         "converge_floor_without_packages_seconds": converge_floor,
-        "rerun_to_floor": rerun["median"] / floor["median"],
-        "converge_without_packages_to_floor": without_packages["median"] / converge_floor["median"],
+        # Ratios per run (each run against its own floor), so their spread is published too.
+        "rerun_to_floor": summary([run["seconds"] / fl["seconds"] for run, fl in zip(reruns, floors, strict=True)]),
+        "converge_without_packages_to_floor": summary([
+            (run["seconds"] - run["package_seconds"]) / (fl["seconds"] - fl["package_seconds"])
+            for run, fl in zip(converges, converge_floors, strict=True)]),
         "peak_rss_mib": max(run["peak_rss_mib"] for run in converges + reruns),
     }
 
@@ -122,19 +124,21 @@ def markdown(results: dict) -> str:
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Linux {m['kernel']}, "
         f"Python {m['python']}; {results['runs']} runs per size, median (min-max).",
         "",
-        "| nodes | lab up | first converge | of which apt | converge floor w/o apt | converge w/o apt / floor "
+        "| nodes | lab up | first converge | of which packages | converge floor w/o packages "
+        "| converge w/o packages / floor "
         "| no-change re-run | re-run floor | re-run / floor | commands/host (re-run) | peak RSS |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for size in results["sizes"]:
-        def fmt(key, size=size):
+        def fmt(key, size=size, unit="s"):
             s = size[key]
-            return f"{s['median']:.2f}s ({s['min']:.2f}-{s['max']:.2f})"
+            return f"{s['median']:.2f}{unit} ({s['min']:.2f}-{s['max']:.2f})"
         lines.append(
             f"| {size['nodes']} | {fmt('lab_up_seconds')} | {fmt('converge_seconds')} "
             f"| {fmt('converge_package_seconds')} | {fmt('converge_floor_without_packages_seconds')} "
-            f"| {size['converge_without_packages_to_floor']:.2f}x | {fmt('rerun_seconds')} | {fmt('floor_seconds')} "
-            f"| {size['rerun_to_floor']:.2f}x "
+            f"| {fmt('converge_without_packages_to_floor', unit='x')} "
+            f"| {fmt('rerun_seconds')} | {fmt('floor_seconds')} "
+            f"| {fmt('rerun_to_floor', unit='x')} "
             f"| {size['rerun_commands_per_host']['median']:g} (max {size['rerun_commands_per_host']['max']}) "
             f"| {size['peak_rss_mib']:.0f} MiB |")
     return "\n".join(lines) + "\n"

@@ -6,6 +6,7 @@
 from kubewire.connection import disable_nagle
 from kubewire.identity import check_node_identities
 from kubewire.inventory import cluster_spec
+from kubewire.runlock import take_run_lock
 from roles.addons import addons
 from roles.cni import cni
 from roles.containerd import containerd
@@ -16,6 +17,8 @@ from roles.kubelet import kubelet
 from roles.prereqs import prereqs
 
 disable_nagle()  # small remote commands no longer wait on delayed ACKs
+# One run per node at a time, held until this run ends; a node held by another run stops it here.
+take_run_lock()
 # Parsed and validated once, before any fact is read or anything changes (exit 2 on errors).
 cluster_spec()
 # Hostnames, MACs, machine ids and product_uuids must be unique across the inventory.

@@ -156,5 +156,25 @@ def render_manifests(inventory: str, out: str) -> None:
         click.echo(line)
 
 
+@main.command()
+@click.argument("inventory", type=click.Path(exists=True, dir_okay=False))
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False),
+              help="the picture: FILE.svg or FILE.png")
+@click.option("--live", is_flag=True, help="read each node's addresses, pod routes and bridges (one SSH "
+              "command per node) and mark what differs from the spec")
+def diagram(inventory: str, out: str, live: bool) -> None:
+    """Draw INVENTORY's cluster network (nodes, pod subnets and routes, services, ports)."""
+    from .diagram import FORMATS, live_state, write_diagram
+    from .diagram import diagram as draw
+    from .ssh import ssh_targets
+
+    if Path(out).suffix.lstrip(".").lower() not in FORMATS:
+        raise click.BadParameter(f"{out!r}: end the file name in .svg or .png", param_hint="--out")
+    loaded = load_inventory(inventory)
+    spec = spec_or_exit(lambda: spec_from_inventory(loaded))
+    state = live_state(ssh_targets(loaded)) if live else None
+    click.echo(write_diagram(draw(spec, state), Path(out)))
+
+
 if __name__ == "__main__":
     main()
