@@ -70,14 +70,18 @@ def _lab_errors(func):
 
 @lab.command()
 @click.option("--nodes", "count", default=3, show_default=True, help="controlplane plus N-1 workers")
+@click.option("--suite", "suites", default=lab_module.DEFAULT_SUITE, show_default=True,
+              help=f"Debian suite of the nodes ({', '.join(lab_module.SUITES)}); a comma-separated list "
+                   "is assigned to the nodes in turn (bookworm,trixie: controlplane bookworm, node01 trixie, ...)")
 @click.option("--recreate", is_flag=True, help="start from fresh nodes even if this lab is already up")
 @_lab_errors
-def up(count: int, recreate: bool) -> None:
-    """Build the lab and wait until every node answers SSH.
+def up(count: int, suites: str, recreate: bool) -> None:
+    """Bring the lab up and wait until every node answers SSH.
 
-    A healthy lab of the same size is kept; any other lab (even one left behind by another
-    checkout) is replaced."""
-    lab_module.up(count, recreate=recreate, log=click.echo)
+    Of a lab already up, running nodes are kept as they are, stopped ones start again on their
+    kept state, missing ones are made, and nodes beyond --nodes (or of another suite) are
+    removed. A lab left behind by another checkout is replaced."""
+    lab_module.up(count, suites=lab_module.parse_suites(suites), recreate=recreate, log=click.echo)
 
 
 @lab.command()
@@ -90,23 +94,37 @@ def down() -> None:
 @lab.command()
 @_lab_errors
 def status() -> None:
-    """List the lab's nodes."""
+    """List the lab's nodes and what really runs in each.
+
+    up: answers SSH; booting: systemd-nspawn runs, no SSH yet; orphaned: processes run in the
+    node without its systemd-nspawn (`kubewire lab start` or `stop` clears them); stopped:
+    nothing runs in it."""
     rows = lab_module.status()
     if not rows:
         click.echo("no lab is up (kubewire lab up)")
         return
-    click.echo(f"{'NODE':<14}{'ADDRESS':<16}{'GROUPS':<14}{'PID':<9}STATE")
+    click.echo(f"{'NODE':<14}{'ADDRESS':<16}{'SUITE':<10}{'GROUPS':<14}{'PID':<9}{'PROCESSES':<11}STATE")
     for row in rows:
-        state = "up" if row["running"] and row["ssh"] else ("booting" if row["running"] else "stopped")
-        click.echo(f"{row['name']:<14}{row['ip']:<16}{row['groups']:<14}{row['pid']:<9}{state}")
+        click.echo(f"{row['name']:<14}{row['ip']:<16}{row['suite']:<10}{row['groups']:<14}{row['pid']:<9}"
+                   f"{row['processes']:<11}{row['state']}")
 
 
 @lab.command()
 @click.argument("name")
 @_lab_errors
 def start(name: str) -> None:
-    """Start NAME again on its kept state (after it was rebooted or stopped)."""
-    lab_module.start_node(name)
+    """Start NAME again on its kept state (after it was rebooted or stopped).
+
+    Processes left running in it without their systemd-nspawn are stopped first."""
+    lab_module.start_node(name, log=click.echo)
+
+
+@lab.command()
+@click.argument("name")
+@_lab_errors
+def stop(name: str) -> None:
+    """Power NAME off, leaving nothing running in it; its disk is kept for `start`."""
+    lab_module.stop_node(name)
 
 
 @lab.command()
