@@ -4,7 +4,6 @@ The lab's host keys are generated once and pinned in the lab's known_hosts; chec
 relaxed to accept-new only here, so a node added to the lab is accepted on first contact.
 """
 
-from kubewire import lab
 from kubewire.lab import (
     client_key,
     cni_tarball,
@@ -28,14 +27,9 @@ cni_plugins_tarball = str(cni_tarball())
 cni_plugins_tarball_sha256 = cni_tarball_sha256()
 cni_plugins_version = cni_tarball_version()
 
-# containerd, runc and the test images come from `kubewire lab up` (kubewire.lab.lab_images): the
-# runtime is on wherever the lab provides them.
-containerd_enabled = hasattr(lab, "lab_images")
-# containerd inside systemd-nspawn nodes (measured: the node root is overlayfs, nspawn's seccomp
-# blocks keyring calls, the host lacks CAP_SYS_RESOURCE): the native snapshotter, no session
-# keyring per container, and no oom_score_adj below containerd's own.
-containerd_snapshotter = "native"
-containerd_no_new_keyring = True
+# containerd and runc come from the lab's repository (the distribution's packages). This host's
+# capability bounding set lacks CAP_SYS_RESOURCE, so runc cannot lower a sandbox's oom_score_adj:
+# the CRI keeps it at containerd's own.
 containerd_restrict_oom_score_adj = True
 # No registry is reachable: the lab's locally built pause image stands in (kubewire lab images).
 containerd_sandbox_image = "kubewire.lab/pause:lab"
