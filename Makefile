@@ -1,6 +1,8 @@
 # kubewire on a fresh Debian 12 machine, as root.
 #   make lab    set up, build the one-machine lab, converge it, verify it
 #   make test   set up, lint, unit tests, and the lab tests (builds its own lab)
+#   make unit   the fast tests (tests/unit): no root, no lab, nothing cached outside a temporary
+#               directory; needs the .venv that `make setup` made (or `pip install -e '.[dev]'`)
 #   make bench  the benchmark (labs of 3, 10 and 20 nodes; not part of the tests)
 
 VENV ?= .venv
@@ -11,7 +13,7 @@ BIN := $(VENV)/bin
 APT_PACKAGES := python3 python3-venv debootstrap systemd-container iproute2 nftables \
 	openssh-client dpkg-dev vagrant graphviz
 
-.PHONY: setup lab test lint lab-down bench
+.PHONY: setup lab test lint lab-down bench unit
 
 setup: $(VENV)/.kubewire-installed
 
@@ -34,6 +36,9 @@ lab-down: setup
 
 lint: setup
 	$(BIN)/ruff check .
+
+unit:
+	$(BIN)/pytest -q tests/unit
 
 test: lint
 	KUBEWIRE_LAB_ONLY=1 $(BIN)/pytest

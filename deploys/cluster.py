@@ -1,20 +1,23 @@
-"""The main job: validate the cluster spec, then run each role on the hosts it belongs to.
+"""The main job: validate the cluster spec and node identities, then run every role on every node.
 
     pyinfra inventories/local.py deploys/cluster.py
+
+Each role decides from the node's own settings what applies there; the add-ons are applied
+once, from the first controlplane node.
 """
 
 from kubewire.connection import disable_nagle
 from kubewire.identity import check_node_identities
 from kubewire.inventory import cluster_spec
+from kubewire.roles.addons import addons
+from kubewire.roles.cni import cni
+from kubewire.roles.containerd import containerd
+from kubewire.roles.firewall import firewall
+from kubewire.roles.hosts import hosts
+from kubewire.roles.kubeadm import kubeadm
+from kubewire.roles.kubelet import kubelet
+from kubewire.roles.prereqs import prereqs
 from kubewire.runlock import take_run_lock
-from roles.addons import addons
-from roles.cni import cni
-from roles.containerd import containerd
-from roles.firewall import firewall
-from roles.hosts import hosts
-from roles.kubeadm import kubeadm
-from roles.kubelet import kubelet
-from roles.prereqs import prereqs
 
 disable_nagle()  # small remote commands no longer wait on delayed ACKs
 # One run per node at a time, held until this run ends; a node held by another run stops it here.

@@ -1,14 +1,13 @@
-"""The controller's cache: downloads, and results that are slow to compute and never change
-for the same input (digests of a tarball's plugins, schema checks of an identical object)."""
+"""The controller's cache (kubewire.paths.CACHE_DIR): downloads, and results that are slow to
+compute and never change for the same input (digests of a tarball's plugins, schema checks of
+an identical object)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-from pathlib import Path
 
-CACHE_DIR = Path(os.environ.get("KUBEWIRE_CACHE", Path.home() / ".cache" / "kubewire"))
+from .paths import CACHE_DIR  # noqa: F401  (kept for the modules that import it from here)
 
 
 def key_of(*parts: object) -> str:

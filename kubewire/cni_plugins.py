@@ -15,11 +15,10 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
-from .cache import CACHE_DIR
+from . import paths
 from .settings import CniSettings
 from .versions import CNI_PLUGINS_SHA256, CNI_PLUGINS_URL
 
-DOWNLOAD_CACHE = CACHE_DIR
 # `uname -m` -> the architecture names of the release tarballs.
 ARCHITECTURES = {"x86_64": "amd64", "aarch64": "arm64"}
 
@@ -64,8 +63,9 @@ def _verified(path: Path, expected: str) -> Path:
 
 
 def download(url: str, expected: str, cache: Path | None = None) -> Path:
-    """Download once into the cache; a file whose sha256 differs is never kept or used."""
-    cache = cache or DOWNLOAD_CACHE
+    """Download once into the cache (default: kubewire.paths.CACHE_DIR); a file whose sha256 differs is never
+    kept or used."""
+    cache = cache or paths.CACHE_DIR
     target = cache / url.rsplit("/", 1)[1]
     if target.is_file() and sha256_of(target) == expected:
         return target
@@ -90,7 +90,7 @@ def plugin_digests(tarball: Path) -> dict[str, str]:
 
     Unpacking and hashing every plugin takes a while; the result is kept in the download
     cache under the tarball's own sha256, so it is computed once per tarball."""
-    cached = DOWNLOAD_CACHE / "plugin-digests" / f"{sha256_of(tarball)}.json"
+    cached = paths.CACHE_DIR / "plugin-digests" / f"{sha256_of(tarball)}.json"
     if cached.is_file():
         return json.loads(cached.read_text())
     digests = _hash_members(tarball)

@@ -12,6 +12,7 @@ import hashlib
 import shlex
 
 from pyinfra.api import FactBase
+from pyinfra.api.exceptions import PyinfraError
 
 SEPARATOR = "@@kubewire-probe "
 
@@ -48,9 +49,22 @@ def file_digest_probe(path: str) -> str:
     return f"sha256sum {shlex.quote(path)} | cut -d' ' -f1"
 
 
+class UnknownProbe(PyinfraError):
+    """A role read a probe that was not in the probed output: a typo or a probe never sent.
+
+    Read as empty, it would look like "differs" and make an operation on every run."""
+
+
+def lines(probed: dict[str, list[str]], name: str) -> list[str]:
+    """Every line the probe `name` printed (none is a valid answer); an error when it was not probed."""
+    if name not in probed:
+        raise UnknownProbe(f"no probe named {name!r} in the probed output (probed: {', '.join(map(repr, probed))})")
+    return probed[name]
+
+
 def first_line(probed: dict[str, list[str]], name: str) -> str:
-    lines = probed.get(name) or [""]
-    return lines[0].strip()
+    """The first line the probe `name` printed, stripped ("" when it printed nothing)."""
+    return next(iter(lines(probed, name)), "").strip()
 
 
 def sha256(text: str) -> str:

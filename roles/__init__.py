@@ -1,1 +1,4 @@
-"""kubewire's roles: one module per role, each a pyinfra ``@deploy`` with its own defaults."""
+"""kubewire's roles: one module per role, each a pyinfra ``@deploy``.
+
+Installed as ``kubewire.roles`` (see pyproject.toml): ``from kubewire.roles.hosts import hosts``.
+"""

@@ -4,22 +4,18 @@ Kubernetes wants node names that are unique and resolve to the node address (not
 127.0.1.1 alias), on every node, before anything else is set up.
 """
 
-
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import server
 
+from kubewire import operations
 from kubewire.facts import Probes, file_digest_probe, first_line
 from kubewire.inventory import cluster_spec
-from kubewire.operations import put_if_changed
-from kubewire.settings import HostsSettings
 from kubewire.templates import render
 
-DEFAULTS = HostsSettings.defaults()
 HOSTS_FILE = "/etc/hosts"
 
 
-@deploy("Hosts", data_defaults=DEFAULTS)
+@deploy("Hosts")
 def hosts() -> None:
     spec = cluster_spec()
     node = spec.node(host.name)
@@ -27,6 +23,8 @@ def hosts() -> None:
                         extra_entries=node.hosts.extra_entries)
     probed = host.get_fact(Probes, probes=(("hostname", "hostname"), ("hosts-file", file_digest_probe(HOSTS_FILE))))
 
-    if node.hosts.set_hostname and first_line(probed, "hostname") != node.name:
-        server.hostname(name=f"Set hostname to {node.name}", hostname=node.name)
-    put_if_changed(probed, "hosts-file", HOSTS_FILE, hosts_file, name=f"Write {HOSTS_FILE} with every cluster node")
+    if node.hosts.set_hostname:
+        operations.hostname(name=f"Set hostname to {node.name}", wanted=node.name,
+                            current=first_line(probed, "hostname"))
+    operations.text_file(name=f"Write {HOSTS_FILE} with every cluster node", path=HOSTS_FILE, text=hosts_file,
+                         current_digest=first_line(probed, "hosts-file"))

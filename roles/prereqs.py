@@ -14,15 +14,11 @@ import shlex
 from pyinfra import host, logger
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import PyinfraError
-from pyinfra.operations import apt, server
 
-from kubewire.facts import Probes, file_digest_probe, first_line
+from kubewire import operations
+from kubewire.facts import Probes, file_digest_probe, first_line, lines
 from kubewire.inventory import cluster_spec
-from kubewire.operations import put_if_changed
-from kubewire.settings import PrereqsSettings
 from kubewire.templates import render
-
-DEFAULTS = PrereqsSettings.defaults()
 
 MODULES_FILE = "/etc/modules-load.d/kubewire.conf"
 SYSCTL_FILE = "/etc/sysctl.d/90-kubewire.conf"
@@ -62,12 +58,17 @@ def module_probe(module: str) -> str:
     """Prints loaded, loadable or absent."""
     evidence = BUILT_IN_EVIDENCE.get(module, "false")
     name = shlex.quote(module)
-    return (f"if [ -e /sys/module/{name} ] || grep -q '^{module} ' /proc/modules || {evidence}; then echo loaded; "
-            f"elif modprobe -n -q {name}; then echo loadable; else echo absent; fi")
+    in_proc_modules = shlex.quote(f"^{module} ")
+    return (f"if [ -e /sys/module/{name} ] || grep -q -- {in_proc_modules} /proc/modules || {evidence}; "
+            f"then echo loaded; elif modprobe -n -q -- {name}; then echo loadable; else echo absent; fi")
 
 
+def sysctl_probe(key: str) -> str:
+    """Prints KEY=VALUE, the value as `sysctl -n` prints it (empty for an unknown key)."""
+    return f"echo {shlex.quote(key + '=')}\"$(sysctl -n -- {shlex.quote(key)})\""
 
-@deploy("Prerequisites", data_defaults=DEFAULTS)
+
+@deploy("Prerequisites")
 def prereqs() -> None:
     spec = cluster_spec()
     settings = spec.node(host.name).prereqs
@@ -80,44 +81,34 @@ def prereqs() -> None:
     sysctl_text = render("prereqs", "sysctl.conf.j2", sysctls=sysctls)
 
     probed = host.get_fact(Probes, probes=(
-        ("packages", "dpkg-query -W -f='${Package} ${db:Status-Abbrev}\\n' " + " ".join(packages)),
+        ("packages", "dpkg-query -W -f='${Package} ${db:Status-Abbrev}\\n' " + shlex.join(packages)),
         ("modules-file", file_digest_probe(MODULES_FILE)),
         ("sysctl-file", file_digest_probe(SYSCTL_FILE)),
-        ("sysctls", " ; ".join(f"echo {key}=$(sysctl -n {key})" for key in sysctls)),
+        ("sysctls", " ; ".join(sysctl_probe(key) for key in sysctls)),
         *((f"module {module}", module_probe(module)) for module in modules),
         ("swaps", "tail -n +2 /proc/swaps"),
         ("fstab swap", "awk '!/^[[:space:]]*#/ && $3 == \"swap\"' /etc/fstab"),
         ("swap units", "systemctl list-units --type=swap --all --plain --no-legend"
                        " | awk '$2 != \"masked\" {print $1}'"),
     ))
+    statuses = {module: first_line(probed, f"module {module}") for module in modules}
+    _check_absent_modules(statuses, required_modules, mode)  # before any operation: nothing half-applied
 
-    installed = {line.split()[0] for line in probed.get("packages", []) if line.split()[1:2] == ["ii"]}
-    missing = [package for package in packages if package not in installed]
-    if missing:
-        apt.packages(name=f"Install {', '.join(missing)}", packages=missing, update=True, cache_time=3600)
-
-    put_if_changed(probed, "modules-file", MODULES_FILE, modules_text, name=f"Persist kernel modules in {MODULES_FILE}")
-    _load_modules(probed, modules, required_modules, mode)
-
-    put_if_changed(probed, "sysctl-file", SYSCTL_FILE, sysctl_text, name=f"Persist sysctls in {SYSCTL_FILE}")
-    live = dict(line.split("=", 1) for line in probed.get("sysctls", []) if "=" in line)
-    wrong = {key: value for key, value in sysctls.items() if live.get(key) != value}
-    if wrong:
-        server.shell(name=f"Apply sysctls {', '.join(wrong)}",
-                     commands=["sysctl -w " + " ".join(f"{key}={value}" for key, value in wrong.items())])
-
+    operations.packages_installed(name="Install the packages every node needs", packages=list(packages),
+                                  dpkg_lines=lines(probed, "packages"))
+    operations.text_file(name=f"Persist kernel modules in {MODULES_FILE}", path=MODULES_FILE, text=modules_text,
+                         current_digest=first_line(probed, "modules-file"))
+    operations.kernel_modules_loaded(name="Load kernel modules", statuses=statuses)
+    operations.text_file(name=f"Persist sysctls in {SYSCTL_FILE}", path=SYSCTL_FILE, text=sysctl_text,
+                         current_digest=first_line(probed, "sysctl-file"))
+    operations.sysctls_applied(name="Apply sysctls", wanted=sysctls, probe_lines=lines(probed, "sysctls"))
     if settings.disable_swap:
-        _disable_swap(probed)
+        operations.swap_off(name="Turn swap off, now and for good", active_swaps=lines(probed, "swaps"),
+                            fstab_swaps=lines(probed, "fstab swap"), swap_units=lines(probed, "swap units"))
 
 
-def _load_modules(probed: dict, modules: tuple[str, ...], required: tuple[str, ...], mode: str) -> None:
-    absent = []
-    for module in modules:
-        status = first_line(probed, f"module {module}")
-        if status == "loadable":
-            server.shell(name=f"Load kernel module {module}", commands=[f"modprobe {module}"])
-        elif status != "loaded":
-            absent.append(module)
+def _check_absent_modules(statuses: dict[str, str], required: tuple[str, ...], mode: str) -> None:
+    absent = [module for module, status in statuses.items() if status not in ("loaded", "loadable")]
     needed = [module for module in absent if module in required]
     if needed:
         why = f"kube_proxy_mode {mode!r}" if set(needed) & set(PROXY_MODE_MODULES[mode]) else "every Kubernetes node"
@@ -129,14 +120,3 @@ def _load_modules(probed: dict, modules: tuple[str, ...], required: tuple[str, .
     for module in absent:
         logger.warning(f"[{host.name}] kernel module {module} is absent (not loaded, built in or loadable); "
                        "kept in the module list for a kernel that has it")
-
-
-def _disable_swap(probed: dict) -> None:
-    if probed.get("swaps"):
-        server.shell(name="Turn swap off now", commands=["swapoff -a"])
-    if probed.get("fstab swap"):
-        comment_out = r"/^[[:space:]]*#/!{/[[:space:]]swap[[:space:]]/s/^/# (swap off: kubewire) /}"
-        server.shell(name="Comment out swap in /etc/fstab", commands=[f"sed -i -E '{comment_out}' /etc/fstab"])
-    units = [unit for unit in probed.get("swap units", []) if unit.endswith(".swap")]
-    if units:
-        server.shell(name=f"Mask swap units {', '.join(units)}", commands=["systemctl mask " + " ".join(units)])

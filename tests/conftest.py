@@ -2,7 +2,8 @@
 
 Host tests (tests/hosts) run against `--inventory FILE` when given (that is what
 `kubewire verify` does); otherwise the session builds the one-machine lab, converges it with
-`pyinfra inventories/local.py deploys/cluster.py`, and takes it down at the end.
+`pyinfra inventories/local.py deploys/cluster.py`, and takes it down at the end. Every test
+outside tests/unit carries the `lab` marker: `pytest -m "not lab"` runs only what needs no lab.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ import pytest
 
 from kubewire import lab
 from kubewire.inventory import load_inventory, spec_from_inventory
+from kubewire.paths import REPOSITORY_ROOT
 from kubewire.spec import ClusterSpec
 from kubewire.ssh import ssh_targets, testinfra_host
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPOSITORY_ROOT
+UNIT_TESTS = ROOT / "tests" / "unit"
 LOCAL_INVENTORY = ROOT / "inventories" / "local.py"
 MAIN_DEPLOY = ROOT / "deploys" / "cluster.py"
 LAB_NODES = 3
@@ -29,6 +32,13 @@ LAB_NODES = 3
 
 def pytest_addoption(parser):
     parser.addoption("--inventory", default=None, help="check these hosts instead of building the lab")
+
+
+def pytest_collection_modifyitems(items):
+    """Host, lab and lifecycle tests need the lab (or `--inventory`): mark them `lab`."""
+    for item in items:
+        if not item.path.is_relative_to(UNIT_TESTS):
+            item.add_marker(pytest.mark.lab)
 
 
 def run_deploy(inventory: Path, deploy: Path = MAIN_DEPLOY) -> dict:

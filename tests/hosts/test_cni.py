@@ -7,9 +7,9 @@ from ipaddress import IPv4Address
 
 import pytest
 
+from tests.hosts.checks import check_each
 from tests.hosts.cni_runtime import Pod
 from tests.hosts.netcheck import LISTEN_SECONDS
-from tests.hosts.test_nodes import check_each
 
 CONFLIST = "10-kubewire.conflist"
 

@@ -2,8 +2,8 @@
 and nothing else; UDP too; SSH keeps working under policy drop."""
 
 from kubewire.ports import CONTROLPLANE_PORTS, WORKER_PORTS, required_ports
+from tests.hosts.checks import check_each
 from tests.hosts.netcheck import listeners, tcp_reachable, udp_delivered
-from tests.hosts.test_nodes import check_each
 
 NOT_ALLOWED = (8080, 29999)  # not on any list (29999 is just below the NodePort range)
 

@@ -1,7 +1,7 @@
 """kube_proxy_mode's node side: nftables gets nf_tables and nft on every node; back to
 iptables, the module list follows; re-runs change nothing."""
 
-from roles.prereqs import MODULES_FILE
+from kubewire.roles.prereqs import MODULES_FILE
 from tests.lab.test_cni_switch import deploy
 
 

@@ -1,19 +1,104 @@
 """Plan a deploy against pyinfra's @fake connector: the commands it would run, per host.
 
-Facts are answered by each host's `fake_responses`; nothing runs anywhere.
+Facts are answered by each host's `fake_responses`; nothing runs anywhere. Like pyinfra's own
+operation tests (pyinfra-dev/pyinfra tests/test_operations.py, `parse_commands`), an upload is
+recorded as what is really written: its content and its destination, so a test asserts on the
+uploaded text, not on the test's own render call.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from pyinfra.api import Config, Inventory, State
+from pyinfra.api import Config, FileUploadCommand, Inventory, State
 from pyinfra.api.connect import connect_all
 from pyinfra.api.deploy import add_deploy
+from pyinfra.connectors.util import CommandOutput
 from pyinfra.context import ctx_host, ctx_state
 
 LAB_SETTINGS = {"node_cidr": "192.168.56.0/24"}
+
+
+@dataclass(frozen=True)
+class Upload:
+    """One file upload: the bytes written (text when they decode as UTF-8) and where."""
+
+    content: str | bytes
+    dest: str
+
+
+def upload_of(command: FileUploadCommand) -> Upload:
+    src = command.src
+    if hasattr(src, "read"):  # StringIO/BytesIO, as files.put and files.template hand over
+        src.seek(0)
+        data = src.read()
+    else:  # a path on the controller
+        data = Path(src).read_bytes()
+    if isinstance(data, bytes):
+        try:
+            data = data.decode()
+        except UnicodeDecodeError:
+            pass
+    return Upload(data, command.dest)
+
+
+def command_text(command: Any) -> str:
+    """How a command shows in a plan: the shell text, or `upload DEST` for an upload."""
+    if isinstance(command, FileUploadCommand):
+        return f"upload {command.dest}"
+    return str(command)
+
+
+class Plan(dict):
+    """{node name: [command text]}, plus per node what was uploaded and what was found already right.
+
+    `uploads[node]` lists `Upload(content, dest)` in order; `noops[node]` the operations'
+    `host.noop(...)` descriptions (what a converged run reports per check).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.uploads: dict[str, list[Upload]] = {}
+        self.noops: dict[str, list[str]] = {}
+        # pyinfra's command objects as generated (a FunctionCommand runs only while executing).
+        self.commands: dict[str, list[Any]] = {}
+
+    def uploaded(self, node: str, dest: str) -> str | bytes:
+        """The content uploaded to `dest` on `node` (the last upload there); fails when there was none."""
+        matches = [upload.content for upload in self.uploads.get(node, []) if upload.dest == dest]
+        assert matches, f"nothing uploaded to {dest} on {node}; uploads: {[u.dest for u in self.uploads.get(node, [])]}"
+        return matches[-1]
+
+
+class NoopRecorder(logging.Handler):
+    """Collects pyinfra's `noop: ...` log lines (host.noop) while a plan's commands are generated."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.descriptions: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if "noop: " in message:
+            self.descriptions.append(message.split("noop: ", 1)[1])
+
+
+def record_noops(run: Callable[[], Iterable[Any]]) -> tuple[list[Any], list[str]]:
+    """Run `run` (a command generator) to its end; its commands and the noop descriptions it logged."""
+    logger = logging.getLogger("pyinfra")
+    recorder, level = NoopRecorder(), logger.level
+    logger.addHandler(recorder)
+    logger.setLevel(logging.DEBUG)
+    try:
+        commands = list(run())
+    finally:
+        logger.removeHandler(recorder)
+        logger.setLevel(level)
+    return commands, recorder.descriptions
 
 
 def fake_host(name: str, ip: str, responses: dict | None = None, **data: Any) -> tuple[str, dict]:
@@ -21,32 +106,44 @@ def fake_host(name: str, ip: str, responses: dict | None = None, **data: Any) ->
                               "fake_responses": responses or {}, **data})
 
 
-def plan(controlplane: list, workers: list, deploy: Callable, settings: dict | None = None) -> dict[str, list[str]]:
-    return {node: [str(command) for command in commands]
-            for node, commands in plan_commands(controlplane, workers, deploy, settings).items()}
+def plan(controlplane: list, workers: list, deploy: Callable, settings: dict | None = None) -> Plan:
+    """The deploy's plan, operation by operation as pyinfra executes it (so `_if=` is honoured).
 
-
-def plan_commands(controlplane: list, workers: list, deploy: Callable, settings: dict | None = None
-                  ) -> dict[str, list[Any]]:
-    """Like `plan`, with pyinfra's command objects (an upload's `src` holds what it would write)."""
+    Each operation is marked complete with the commands it made, so a later `_if=op.did_change`
+    sees whether it changed anything; nothing is run."""
     names = [name for name, _ in controlplane + workers]
     inventory = Inventory((names, {**LAB_SETTINGS, **(settings or {})}),
                           controlplane=(controlplane, {}), workers=(workers, {}))
-    state = State(inventory, Config())
+    state = State(inventory, Config(), check_for_changes=False)
     connect_all(state)
     add_deploy(state, deploy)
-    commands: dict[str, list[Any]] = {}
+    result = Plan()
     for host in inventory:
         node = host.data.node_name
-        commands[node] = []
-        for op_hash in state.get_op_order():
+        result[node], result.uploads[node], result.noops[node], result.commands[node] = [], [], [], []
+    state.is_executing = True  # pyinfra evaluates `_if` only while executing
+    for op_hash in state.get_op_order():
+        for host in inventory:
+            node = host.data.node_name
             try:
                 op_data = state.get_op_data_for_host(host, op_hash)
             except KeyError:
                 continue  # the operation does not run on this host
             with ctx_state.use(state), ctx_host.use(host):
-                commands[node] += list(op_data.command_generator())
-    return commands
+                commands, noops = record_noops(op_data.command_generator)
+            op_data.operation_meta.set_complete(True, commands, CommandOutput([]))
+            result[node] += [command_text(command) for command in commands]
+            result.commands[node] += commands
+            result.uploads[node] += [upload_of(command) for command in commands
+                                     if isinstance(command, FileUploadCommand)]
+            result.noops[node] += noops
+    return result
+
+
+def plan_commands(controlplane: list, workers: list, deploy: Callable, settings: dict | None = None
+                  ) -> dict[str, list[Any]]:
+    """Like `plan`, with pyinfra's command objects (an upload's `src` holds what it would write)."""
+    return plan(controlplane, workers, deploy, settings).commands
 
 
 def probes_answer(outputs: dict[str, list[str] | str]) -> dict:
@@ -58,3 +155,24 @@ def probes_answer(outputs: dict[str, list[str] | str]) -> dict:
         lines.append(SEPARATOR + name)
         lines += [output] if isinstance(output, str) else output
     return {SEPARATOR + next(iter(outputs)): lines}
+
+
+def run_operation(operation: Any, arguments: dict, responses: dict | None = None) -> tuple[list[Any], list[str]]:
+    """Call one operation's body on a @fake host (facts from `responses`): its commands and noops.
+
+    As pyinfra's own operation tests do (pyinfra-dev/pyinfra tests/test_operations.py): the body
+    (`_inner`) runs directly, outside any deploy, so one case is one call."""
+    inventory = Inventory(([fake_host("node", "192.168.56.10", responses)], {}))
+    state = State(inventory, Config(), check_for_changes=False)
+    connect_all(state)
+    host = inventory.get_host("@fake/node")
+    with ctx_state.use(state), ctx_host.use(host):
+        return record_noops(lambda: operation._inner(**arguments))
+
+
+def command_data(command: Any) -> str | list:
+    """A command as a data case writes it: the shell text, or ["upload", content, destination]."""
+    if isinstance(command, FileUploadCommand):
+        upload = upload_of(command)
+        return ["upload", upload.content, upload.dest]
+    return str(command)

@@ -9,8 +9,8 @@ from pyinfra.api.deploy import add_deploy
 from pyinfra.api.operations import run_ops
 
 from kubewire.manifests import ADDONS, render_addon
+from kubewire.roles.addons import MANIFESTS_DIR, addons
 from kubewire.spec import HostInput, parse_cluster
-from roles.addons import MANIFESTS_DIR, addons
 from tests.unit.plan import LAB_SETTINGS, fake_host, plan
 
 ADMIN_CONF = "/etc/kubernetes/admin.conf"

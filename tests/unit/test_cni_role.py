@@ -10,7 +10,7 @@ import pytest
 
 from kubewire.cni_plugins import PluginsTarballError, download, plugin_digests
 from kubewire.facts import sha256
-from roles import cni as cni_role
+from kubewire.roles import cni as cni_role
 from tests.unit.plan import fake_host, plan, probes_answer
 
 PLUGINS = ("bridge", "host-local", "loopback", "portmap")

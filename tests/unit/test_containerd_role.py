@@ -10,7 +10,7 @@ import pytest
 from pyinfra.api.command import FileUploadCommand
 
 from kubewire.facts import sha256
-from roles import containerd as role
+from kubewire.roles import containerd as role
 from tests.unit.plan import fake_host, plan_commands, probes_answer
 
 CP = ("controlplane", "192.168.56.10")
@@ -165,7 +165,8 @@ def test_a_root_config_with_its_own_imports_is_refused_not_changed(tmp_path):
 
 def test_registry_mirrors_are_hosts_files_and_removed_ones_go():
     mirrors = {"docker.io": ["https://registry.lab:5000"], "_default": ["http://192.168.56.1:5000"]}
-    state = node_state(expected_dropin(), **{"managed mirrors": [f"{role.CERTS_DIR}/quay.io/hosts.toml"]})
+    state = node_state(expected_dropin(), **{"managed mirrors": [f"{role.CERTS_DIR}/quay.io/hosts.toml"],
+                                             **{f"{role.CERTS_DIR}/{registry}/hosts.toml": "" for registry in mirrors}})
     commands = commands_for(state, containerd_registry_mirrors=mirrors)
     written = uploads(commands)
     docker = tomllib.loads(written[f"{role.CERTS_DIR}/docker.io/hosts.toml"])
@@ -203,7 +204,8 @@ def installed(release) -> list[str]:
 
 
 def test_release_binaries_are_verified_on_the_node_before_they_are_installed(release):
-    state = node_state(version="", candidate="", binaries=[], **{"root config": ["absent"], "state": []})
+    state = node_state(version="", candidate="", binaries=[], **{"root config": ["absent"], "state": [],
+                                                                  role.UNIT_FILE: ""})
     commands = [str(command) for command in commands_for(state, **release)]
     verify = next(command for command in commands if "sha256sum -c" in command
                   and release["containerd_tarball_sha256"] in command)

@@ -5,7 +5,7 @@ import pkgutil
 import re
 from pathlib import Path
 
-import roles
+import kubewire.roles as roles
 from kubewire.spec import CLUSTER_KEYS, CLUSTER_ROLES, HOST_KEYS, NODE_ROLES
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
@@ -13,7 +13,7 @@ DOCUMENTED = set(re.findall(r"^\| `([a-z0-9_]+)` \|", README, re.M))
 
 
 def role_modules():
-    return [importlib.import_module(f"roles.{info.name}") for info in pkgutil.iter_modules(roles.__path__)]
+    return [importlib.import_module(f"kubewire.roles.{info.name}") for info in pkgutil.iter_modules(roles.__path__)]
 
 
 def test_every_spec_key_is_in_the_readme():
@@ -30,5 +30,5 @@ def test_every_role_key_is_in_the_readme_and_prefixed_by_its_role():
 
 def test_every_role_module_passes_its_settings_as_data_defaults():
     for module in role_modules():
-        assert set(module.DEFAULTS) <= {key for settings in {**NODE_ROLES, **CLUSTER_ROLES}.values()
+        assert set(getattr(module, "DEFAULTS", {})) <= {key for settings in {**NODE_ROLES, **CLUSTER_ROLES}.values()
                                         for key in settings.keys()}, module.__name__

@@ -4,7 +4,7 @@ import re
 
 from kubewire.facts import sha256
 from kubewire.ports import CONTROLPLANE_PORTS, WORKER_PORTS, required_ports
-from roles import firewall as firewall_role
+from kubewire.roles import firewall as firewall_role
 from tests.unit.plan import fake_host, plan, probes_answer
 
 CP, W1 = ("controlplane", "192.168.56.10"), ("node01", "192.168.56.11")

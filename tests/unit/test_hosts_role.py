@@ -1,9 +1,9 @@
 """The hosts role, planned against the @fake connector and rendered on the controller."""
 
 from kubewire.facts import sha256
+from kubewire.roles.hosts import hosts
 from kubewire.spec import HostInput, parse_cluster
 from kubewire.templates import render
-from roles.hosts import hosts
 from tests.unit.plan import fake_host, plan, probes_answer
 
 
@@ -43,9 +43,11 @@ def test_a_converged_node_gets_no_operations():
 
 
 def test_uploads_hosts_file_when_missing():
-    commands = plan(*three_nodes(), hosts)
-    for node_commands in commands.values():
-        assert any("/etc/hosts" in c for c in node_commands)
+    planned = plan(*three_nodes(lambda name: facts(hostname=name)), hosts)
+    for node in ("controlplane", "node01", "node02"):
+        lines = [line.split() for line in planned.uploaded(node, "/etc/hosts").splitlines()
+                 if line and not line.startswith("#")]
+        assert ["192.168.56.10", "controlplane"] in lines and ["192.168.56.12", "node02"] in lines, lines
 
 
 def test_hosts_file_names_every_node_at_its_node_ip():

@@ -9,7 +9,7 @@ import yaml
 from pyinfra.api.command import FileUploadCommand, FunctionCommand
 
 from kubewire.facts import sha256
-from roles import kubeadm as role
+from kubewire.roles import kubeadm as role
 from tests.unit.plan import fake_host, plan_commands, probes_answer
 
 CP, W1, W2 = ("controlplane", "192.168.56.10"), ("node01", "192.168.56.11"), ("node02", "192.168.56.12")

@@ -1,11 +1,11 @@
 """The kubelet role against the @fake connector: DNS settings made to match the spec, only where a kubelet is."""
 
-import logging
-
 import yaml
 
+from kubewire.manifests import kubelet_dns_settings
+from kubewire.operations import with_settings
+from kubewire.roles.kubelet import KUBELET_CONFIG, kubelet
 from kubewire.spec import HostInput, parse_cluster
-from roles.kubelet import KUBELET_CONFIG, config_with_cluster_dns, kubelet
 from tests.unit.plan import fake_host, plan
 
 KUBELET_YAML = """apiVersion: kubelet.config.k8s.io/v1beta1
@@ -29,34 +29,33 @@ def nodes(node01_responses: dict | None):
     return controlplane, workers
 
 
-def uploaded(commands: list[str]) -> list[str]:
-    return [command for command in commands if KUBELET_CONFIG in command and "upload" in command.lower()]
-
-
-def test_does_nothing_without_a_kubelet(caplog):
-    caplog.set_level(logging.INFO)
-    commands = plan(*nodes(None), kubelet)
-    assert commands["controlplane"] == []
-    assert f"no kubelet here ({KUBELET_CONFIG} is missing)" in caplog.text
+def test_does_nothing_without_a_kubelet():
+    planned = plan(*nodes(None), kubelet)
+    assert planned["controlplane"] == []
+    assert planned.noops["controlplane"] == [f"{KUBELET_CONFIG} is absent; nothing to configure"]
 
 
 def test_matching_settings_change_nothing():
-    commands = plan(*nodes(kubelet_config()), kubelet)
-    assert commands["node01"] == []
+    planned = plan(*nodes(kubelet_config()), kubelet)
+    assert planned["node01"] == []
+    assert planned.noops["node01"] == [f"{KUBELET_CONFIG} already has clusterDNS: ['10.96.0.10'], "
+                                       "clusterDomain: cluster.local"]
 
 
 def test_differing_settings_are_rewritten_and_the_kubelet_restarted():
-    commands = plan(*nodes(kubelet_config(dns="10.96.0.53")), kubelet, {"cluster_domain": "k8s.lab"})["node01"]
-    assert uploaded(commands), commands
-    assert commands[-1] == "systemctl restart kubelet.service"
+    planned = plan(*nodes(kubelet_config(dns="10.96.0.53")), kubelet, {"cluster_domain": "k8s.lab"})
+    config = yaml.safe_load(planned.uploaded("node01", KUBELET_CONFIG))
+    assert config["clusterDNS"] == ["10.96.0.10"] and config["clusterDomain"] == "k8s.lab"
+    assert config["cgroupDriver"] == "systemd"  # the node's other settings are kept
+    assert planned["node01"][-1] == "systemctl restart kubelet.service"
 
 
 def test_the_rewritten_file_keeps_the_other_settings():
     spec = parse_cluster({"dns_service_ip": "10.96.0.20"}, [
         HostInput("controlplane", frozenset({"controlplane"}), {"node_ip": "192.168.56.10"})])
     current = KUBELET_YAML.format(dns="10.96.0.53", domain="cluster.local")
-    config = yaml.safe_load(config_with_cluster_dns(current, spec))
+    config = yaml.safe_load(with_settings(current, kubelet_dns_settings(spec)))
     assert config["clusterDNS"] == ["10.96.0.20"]
     assert config["clusterDomain"] == "cluster.local"
     assert config["cgroupDriver"] == "systemd"
-    assert config_with_cluster_dns(yaml.safe_dump(config), spec) is None
+    assert with_settings(yaml.safe_dump(config), kubelet_dns_settings(spec)) is None

@@ -1,15 +1,21 @@
 """The prereqs role, planned against the @fake connector: only what differs becomes an operation."""
 
+import subprocess
+from pathlib import Path
+
 import pytest
 
-from kubewire.facts import sha256
-from kubewire.templates import render
-from roles.prereqs import (
+from kubewire.facts import Probes, lines, sha256
+from kubewire.operations import live_sysctls, same_sysctl_value
+from kubewire.roles.prereqs import (
     BASE_PACKAGES,
     BASE_SYSCTLS,
     MissingKernelModule,
+    module_probe,
     prereqs,
+    sysctl_probe,
 )
+from kubewire.templates import render
 from tests.unit.plan import fake_host, plan, probes_answer
 
 MODULES = ("overlay", "br_netfilter")
@@ -30,9 +36,13 @@ def converged_state(**changes) -> dict:
     return state
 
 
-def plan_one(state: dict, settings: dict | None = None, **host_data) -> list[str]:
+def plan_node(state: dict, settings: dict | None = None, **host_data):
     node = fake_host("controlplane", "192.168.56.10", probes_answer(state), **host_data)
-    return plan([node], [], prereqs, settings)["controlplane"]
+    return plan([node], [], prereqs, settings)
+
+
+def plan_one(state: dict, settings: dict | None = None, **host_data) -> list[str]:
+    return plan_node(state, settings, **host_data)["controlplane"]
 
 
 def test_a_converged_node_gets_no_operations():
@@ -78,9 +88,11 @@ def test_wrong_live_sysctl_is_set_and_changed_files_rewritten():
     state = converged_state(sysctls=["net.ipv4.ip_forward=0", "net.bridge.bridge-nf-call-iptables=1",
                                      "net.bridge.bridge-nf-call-ip6tables=1"])
     state["sysctl-file"] = ""
-    commands = plan_one(state)
-    assert "sysctl -w net.ipv4.ip_forward=1" in commands
-    assert any("/etc/sysctl.d/90-kubewire.conf" in c for c in commands)
+    planned = plan_node(state)
+    assert "sysctl -w net.ipv4.ip_forward=1" in planned["controlplane"]
+    persisted = planned.uploaded("controlplane", "/etc/sysctl.d/90-kubewire.conf")
+    assert {line for line in persisted.splitlines() if line and not line.startswith("#")} == {
+        f"{key} = {value}" for key, value in BASE_SYSCTLS.items()}
 
 
 def test_swap_is_turned_off_now_and_for_good():
@@ -91,3 +103,37 @@ def test_swap_is_turned_off_now_and_for_good():
     assert any(c.startswith("sed -i") and "/etc/fstab" in c for c in commands)
     assert "systemctl mask swapfile.swap" in commands
     assert plan_one(state, prereqs_disable_swap=False) == []
+
+
+def test_a_sysctl_value_with_a_space_is_applied_and_persisted_as_one_value():
+    wanted = {**BASE_SYSCTLS, "net.ipv4.ip_local_port_range": "32768 60999"}
+    state = converged_state(sysctls=[f"{key}={value}" for key, value in BASE_SYSCTLS.items()]
+                            + ["net.ipv4.ip_local_port_range=32768\t61000"])
+    state["sysctl-file"] = ""
+    planned = plan_node(state, prereqs_extra_sysctls={"net.ipv4.ip_local_port_range": "32768 60999"})
+    assert "sysctl -w 'net.ipv4.ip_local_port_range=32768 60999'" in planned["controlplane"]
+    persisted = planned.uploaded("controlplane", "/etc/sysctl.d/90-kubewire.conf")
+    assert "net.ipv4.ip_local_port_range = 32768 60999\n" in persisted
+    state = converged_state(sysctls=[f"{key}={value}" for key, value in wanted.items()])
+    state["sysctl-file"] = sha256(persisted)
+    assert plan_one(state, prereqs_extra_sysctls={"net.ipv4.ip_local_port_range": "32768 60999"}) == []
+
+
+def run_probes(*probes: tuple[str, str]) -> dict[str, list[str]]:
+    """The probes run by a real local shell, parsed as on a node."""
+    output = subprocess.run(["sh", "-c", Probes().command(probes)], capture_output=True, text=True, check=True)
+    return Probes().process(output.stdout.splitlines())
+
+
+def test_the_sysctl_probe_reads_a_multi_value_sysctl_as_the_operation_compares_it():
+    key = "net.ipv4.ip_local_port_range"
+    kernel = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text()  # "32768\t60999\n"
+    live = live_sysctls(lines(run_probes(("sysctls", sysctl_probe(key))), "sysctls"))
+    assert same_sysctl_value(live[key], " ".join(kernel.split()))
+
+
+def test_the_module_probe_quotes_the_module_name(tmp_path):
+    marker = tmp_path / "ran"
+    probed = run_probes(("odd", module_probe(f"x;touch {marker}")), ("spaced", module_probe("a b")))
+    assert probed == {"odd": ["absent"], "spaced": ["absent"]}
+    assert not marker.exists()

@@ -18,9 +18,9 @@ from kubewire.manifests import (
     schema_problems,
     write_manifests,
 )
+from kubewire.roles.addons import addons
 from kubewire.spec import SUPPORTED_K8S_MINORS, HostInput, SpecError, parse_cluster
 from kubewire.versions import WEAVE_VERSION
-from roles.addons import addons
 from tests.unit.plan import fake_host, plan
 
 WEAVE = next(addon for addon in ADDONS if addon.name == "weave")

@@ -1,0 +1,15 @@
+"""Unit tests are hermetic: no hosts, no root, and no cache outside pytest's temporary directory."""
+
+import pytest
+
+from kubewire import manifests, paths
+
+
+@pytest.fixture(autouse=True)
+def cache_in_a_temporary_directory(tmp_path_factory, monkeypatch):
+    """kubewire's cache for this session only (shared by its tests, so a digest is computed once)."""
+    cache = tmp_path_factory.getbasetemp() / "kubewire-cache"
+    monkeypatch.setattr(paths, "CACHE_DIR", cache)
+    # manifests binds its schema-check cache when imported; move it too.
+    monkeypatch.setattr(manifests, "VALIDATED_CACHE", cache / "schema-valid")
+    return cache

@@ -1,0 +1,54 @@
+"""kubewire's operations from data, as pyinfra tests its own (pyinfra-dev/pyinfra tests/test_operations.py).
+
+One case per file, tests/unit/operations/<operation>/<case>.json:
+  args      the operation's arguments: what the role wants and what its probe read
+  facts     answers to pyinfra facts the operation reads itself (optional)
+  commands  what it yields: shell text, or ["upload", content, destination]
+  noop      the description it gives when there is nothing to do (then commands is [])
+  after     the arguments that change once the commands ran: a second run must be a noop
+A value {"sha256": TEXT} stands for what `file_digest_probe` prints for a file holding TEXT.
+"""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from kubewire import operations
+from kubewire.facts import sha256
+from tests.unit.plan import command_data, run_operation
+
+CASES = sorted((Path(__file__).parent / "operations").glob("*/*.json"))
+
+
+def resolved(value):
+    if isinstance(value, dict) and set(value) == {"sha256"}:
+        return sha256(value["sha256"])
+    return value
+
+
+def arguments(values: dict) -> dict:
+    return {key: resolved(value) for key, value in values.items()}
+
+
+@pytest.mark.parametrize("case", CASES, ids=[f"{case.parent.name}/{case.stem}" for case in CASES])
+def test_operation(case):
+    data = json.loads(case.read_text())
+    operation = getattr(operations, case.parent.name)
+    args, facts = arguments(data["args"]), data.get("facts", {})
+    commands, noops = run_operation(operation, args, facts)
+    assert [command_data(command) for command in commands] == data["commands"]
+    if data["commands"]:
+        assert "after" in data, "a case that changes something says what the state is after (idempotency)"
+        again, noops = run_operation(operation, {**args, **arguments(data["after"])}, facts)
+        assert [command_data(command) for command in again] == [], "not idempotent: a second run changes things"
+        assert len(noops) == 1, noops
+    else:
+        assert noops == [data["noop"]]
+
+
+def test_every_operation_has_cases():
+    tested = {case.parent.name for case in CASES}
+    defined = {name for name, value in vars(operations).items() if hasattr(value, "_inner")
+               and getattr(value, "__module__", "") == operations.__name__}
+    assert defined and defined <= tested, defined - tested
