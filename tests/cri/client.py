@@ -58,7 +58,7 @@ class CriClient:
         """RunPodSandbox: the runtime calls the CNI (ADD) for the pod's network namespace."""
         config = api.PodSandboxConfig(
             metadata=api.PodSandboxMetadata(name=name, namespace=namespace, uid=str(uuid.uuid4()), attempt=0),
-            hostname=name, log_directory=f"/var/log/pods/{namespace}_{name}",
+            hostname=name,  # no log_directory: containerd then keeps no container logs
             port_mappings=[api.PortMapping(protocol=api.TCP, container_port=container, host_port=host)
                            for container, host in (host_ports or {}).items()],
             linux=api.LinuxPodSandboxConfig(security_context=api.LinuxSandboxSecurityContext(
@@ -74,7 +74,7 @@ class CriClient:
     def start_container(self, pod: Pod, name: str, image: str, command: list[str]) -> str:
         config = api.ContainerConfig(metadata=api.ContainerMetadata(name=name, attempt=0),
                                      image=api.ImageSpec(image=image), command=command,
-                                     log_path=f"{name}.log", linux=api.LinuxContainerConfig())
+                                     linux=api.LinuxContainerConfig())
         created = self.runtime.CreateContainer(api.CreateContainerRequest(
             pod_sandbox_id=pod.id, config=config, sandbox_config=pod.config), timeout=self.timeout)
         self.runtime.StartContainer(api.StartContainerRequest(container_id=created.container_id),
