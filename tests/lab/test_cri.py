@@ -33,10 +33,19 @@ HTTPD = ("mkdir -p /www/cgi-bin && printf '#!/bin/sh\\necho Content-Type: text/p
 
 
 def node_root(name: str) -> Path:
-    """The node's root as the controller sees it: /proc/<its PID 1>/root."""
+    """The node's root as the controller sees it: /proc/<its PID 1>/root (the child of its systemd-nspawn)."""
     entry = next(node for node in lab.read_state()["nodes"] if node["name"] == name)
-    children = Path(f"/proc/{entry['pid']}/task/{entry['pid']}/children").read_text().split()
+    children = [stat.parent.name for stat in Path("/proc").glob("[0-9]*/stat")
+                if _parent_pid(stat) == entry["pid"]]
+    assert children, f"no process runs under {name}'s systemd-nspawn ({entry['pid']})"
     return Path(f"/proc/{children[0]}/root")
+
+
+def _parent_pid(stat: Path) -> int | None:
+    try:
+        return int(stat.read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None  # the process ended meanwhile
 
 
 def http_get(node, address: str, port: int, path: str = "/cgi-bin/peer") -> str:
