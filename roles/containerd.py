@@ -112,8 +112,6 @@ def containerd() -> None:
     upstream = settings.source != "package"
     probed = host.get_fact(Probes, probes=(
         ("machine", "uname -m"),
-        ("version", "containerd --version"),
-        ("candidate", "apt-cache policy containerd | sed -n 's/^ *Candidate: //p'"),
         ("packages", "dpkg-query -W -f='${Package} ${Status}\\n' containerd runc"),
         ("root config", f"test -e {ROOT_CONFIG} && grep -E '^[[:space:]]*(version|imports)[[:space:]]*=' "
                         f"{ROOT_CONFIG} || echo absent"),
@@ -130,10 +128,9 @@ def containerd() -> None:
     unit_changed = upstream and first_line(probed, UNIT_FILE) != sha256(unit)
     if unit_changed:
         changed.append(put_if_changed(probed, UNIT_FILE, UNIT_FILE, unit, name=f"Write {UNIT_FILE} (upstream's unit)"))
-    version = _version_to_configure(settings, probed)
     root = probed.get("root config") or ["absent"]
     root_version = None if root == ["absent"] else _root_version(root)
-    layout = config_layout(version, root_version)
+    layout = config_layout(_version_to_configure(settings), root_version)
     if not any(DROPIN_DIR in line for line in root if line.lstrip().startswith("imports")):
         if any(line.lstrip().startswith("imports") for line in root):
             raise ContainerdError(f"{host.name}: {ROOT_CONFIG} has its own `imports`; add \"{DROPIN_DIR}/*.toml\" "
@@ -166,16 +163,15 @@ def _root_version(lines: list[str]) -> int:
     return int(versions[0]) if versions and versions[0].isdigit() else 1
 
 
-def _version_to_configure(settings: ContainerdSettings, probed: dict) -> tuple[int, int]:
-    """The version whose layout the config takes: what will be installed, else what is."""
-    if settings.source == "upstream":
-        return parse_version(f"v{settings.version}")
-    for text in (first_line(probed, "version"), first_line(probed, "candidate"),
-                 settings.version if settings.source == "tarball" else ""):
-        if version := parse_version(text):
-            return version
-    raise ContainerdError(f"{host.name}: containerd is not installed and this node's apt sources have no containerd "
-                          "package; add a source with containerd, or set containerd_source 'upstream' or 'tarball'")
+def _version_to_configure(settings: ContainerdSettings) -> tuple[int, int]:
+    """The containerd whose layout the config takes, known before anything is installed.
+
+    A distribution's package gets config version 2, which containerd 1.x reads and 2.x migrates
+    (docs/cri/config.md): which version apt installs is not known while planning (a fresh node may
+    not even have its package lists yet), and a layout chosen later would change on the next run."""
+    if settings.source == "package":
+        return (1, 0)
+    return parse_version(f"v{settings.version}") or (1, 0)
 
 
 def _install_packages(probed: dict) -> list:

@@ -90,7 +90,10 @@ def kubeadm() -> None:
     probed = host.get_fact(Probes, probes=(
         ("packages", f"dpkg-query -W -f='${{Package}} ${{Version}} ${{Status}}\\n' {' '.join(PACKAGES)}"),
         ("held", f"apt-mark showhold {' '.join(PACKAGES)}"),
-        ("available", f"apt-cache madison {' '.join(PACKAGES)} | awk '{{print $1, $3}}'"),
+        # What the node's apt sources offer, read from fresh lists while kubeadm is not installed yet.
+        ("available", ("command -v kubeadm >/dev/null || apt-get update -qq >/dev/null 2>&1; "
+                       if settings.packages_source == "apt" else "")
+         + f"apt-cache madison {' '.join(PACKAGES)} | awk '{{print $1, $3}}'"),
         ("keyring", f"gpg --show-keys --with-colons {KEYRING} | awk -F: '/^fpr/ {{print $10}}'"),
         (SOURCES, file_digest_probe(SOURCES)),
         ("admin.conf", file_digest_probe(ADMIN_CONF)),

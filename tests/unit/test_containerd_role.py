@@ -28,8 +28,7 @@ DEBIAN_CONFIG = """version = 2
 
 def node_state(dropin: str | None = None, **changes) -> dict:
     """A node with Debian's containerd 1.6 installed and configured by kubewire."""
-    state = {"machine": "x86_64", "version": "containerd github.com/containerd/containerd 1.6.20~ds1 1.6.20~ds1-1",
-             "candidate": "1.6.20~ds1-1+b1",
+    state = {"machine": "x86_64",
              "packages": ["containerd install ok installed", "runc install ok installed"],
              "root config": ["version = 2", f'imports = ["{role.DROPIN_DIR}/*.toml"]'],
              role.DROPIN: sha256(dropin) if dropin else "", "managed mirrors": [], "state": ["active", "enabled"]}
@@ -66,7 +65,7 @@ def test_a_converged_node_gets_no_operations():
 
 
 def test_a_fresh_node_installs_the_package_imports_the_dropin_and_starts_containerd():
-    fresh = node_state(version="", packages=[], **{"root config": ["absent"], "state": ["inactive", "disabled"]})
+    fresh = node_state(packages=[], **{"root config": ["absent"], "state": ["inactive", "disabled"]})
     commands = [str(command) for command in commands_for(fresh)]
     assert any("apt-get" in command and "containerd runc" in command for command in commands)
     assert any(role.ROOT_CONFIG in command and "awk" in command for command in commands)
@@ -204,7 +203,7 @@ def installed(release) -> list[str]:
 
 
 def test_release_binaries_are_verified_on_the_node_before_they_are_installed(release):
-    state = node_state(version="", candidate="", binaries=[], **{"root config": ["absent"], "state": [],
+    state = node_state(binaries=[], **{"root config": ["absent"], "state": [],
                                                                   role.UNIT_FILE: ""})
     commands = [str(command) for command in commands_for(state, **release)]
     verify = next(command for command in commands if "sha256sum -c" in command
@@ -219,8 +218,7 @@ def test_release_binaries_are_verified_on_the_node_before_they_are_installed(rel
 def test_release_binaries_converged_and_a_tampered_one_restored(release):
     dropin = expected_dropin((2, 1), None, **release)
     unit = role.render("containerd", "containerd.service.j2")
-    state = node_state(dropin, binaries=installed(release), version="containerd github.com/containerd/containerd/v2 "
-                       "v2.1.4 abc", **{"root config": ["version = 3", role.IMPORTS_LINE],
+    state = node_state(dropin, binaries=installed(release), **{"root config": ["version = 3", role.IMPORTS_LINE],
                                                                 role.UNIT_FILE: sha256(unit)})
     assert commands_for(state, **release) == []
     state["binaries"] = [line if not line.endswith(" bin/ctr") else "0" * 64 + "  bin/ctr"
@@ -235,10 +233,13 @@ def test_a_release_file_with_the_wrong_checksum_stops_the_run(release):
         commands_for(node_state(), **{**release, "containerd_runc_sha256": "0" * 64})
 
 
-def test_no_package_to_install_stops_with_a_clear_message():
-    state = node_state(version="", candidate="", packages=[])
-    with pytest.raises(role.ContainerdError, match="apt sources have no containerd package"):
-        commands_for(state)
+def test_a_node_without_package_lists_gets_the_layout_every_containerd_reads():
+    """A fresh node may have no apt lists while the run plans: config version 2 either way."""
+    fresh = node_state(packages=[], **{"root config": ["absent"], "state": []})
+    written = uploads(commands_for(fresh))[role.DROPIN]
+    assert tomllib.loads(written)["version"] == 2
+    root = next(str(c) for c in commands_for(fresh) if "awk" in str(c))
+    assert root.startswith("KUBEWIRE_CONFIG_VERSION=2;")
 
 
 @pytest.fixture(scope="module")
