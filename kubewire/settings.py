@@ -351,7 +351,8 @@ class CniSettings(RoleSettings):
     # The Linux bridge the bridge plugin puts pods on, and the network's name.
     bridge: str = "cni0"
     network_name: str = "kubewire"
-    # Pod interface MTU (default: the bridge plugin's, from the node's interface).
+    # Pod interface MTU (default: none set, so the kernel's for a veth, 1500: the bridge plugin's
+    # "mtu" is optional and only passed on when given, containernetworking/plugins pkg/ip/link_linux.go).
     mtu: Mtu = None
 
     @field_validator("bin_dir", "conf_dir")

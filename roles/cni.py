@@ -1,12 +1,16 @@
-"""Role `cni`: the CNI plugins, the network config the container runtime loads, and routes
-to every other node's pod subnet -- so every pod gets an address from its node's subnet and
-reaches pods on other nodes without NAT.
+"""Role `cni`: the CNI plugins, the network config the container runtime loads, routes to
+every other node's pod subnet, and masquerading of pod traffic that leaves the pod network --
+so every pod gets an address from its node's subnet, reaches pods on other nodes without NAT,
+and reaches everything else with its node's address.
 
-With `cni_plugin: weave` the bridge config and pod routes are removed (Weave Net brings its
-own); the plugin binaries stay, as Weave uses loopback and portmap too.
+With `cni_plugin: weave` the bridge config, pod routes and masquerading are removed (Weave Net
+brings its own); the plugin binaries stay, as Weave uses loopback and portmap too. Switching
+back to `bridge` removes what Weave Net left on the node.
 """
 
 from __future__ import annotations
+
+import shlex
 
 from pyinfra import host, logger
 from pyinfra.api import deploy
@@ -16,14 +20,26 @@ from pyinfra.operations import apt, files, server, systemd
 from kubewire.cni_plugins import PluginsTarballError, plugin_digests, plugins_tarball
 from kubewire.facts import Probes, file_digest_probe, first_line, sha256
 from kubewire.inventory import cluster_spec
-from kubewire.operations import put_if_changed
+from kubewire.operations import (
+    NFT,
+    cni_configs_moved_aside,
+    cni_plugins_linked,
+    cni_plugins_unpacked,
+    configs_that_win,
+    files_removed,
+    nft_table_loaded,
+    nft_table_removed,
+    pod_routes_applied,
+    put_if_changed,
+    systemd_unit_disabled,
+    weave_node_state_removed,
+)
 from kubewire.settings import CniSettings
 from kubewire.templates import render
 
 DEFAULTS = CniSettings.defaults()
 
 CONFLIST = "10-kubewire.conflist"
-LOOPBACK = "99-loopback.conf"
 UPLOAD_DIR = "/var/cache/kubewire"
 # Pod routes carry this routing protocol number, named in /etc/iproute2/rt_protos.d.
 ROUTE_PROTO = 75
@@ -31,13 +47,33 @@ ROUTES_SCRIPT = "/etc/kubewire/pod-routes.sh"
 ROUTES_UNIT = "kubewire-pod-routes.service"
 ROUTES_UNIT_FILE = f"/etc/systemd/system/{ROUTES_UNIT}"
 RT_PROTOS_FILE = "/etc/iproute2/rt_protos.d/kubewire.conf"
+# Pod egress: a table of the role's own, loaded atomically and again at boot by its unit, so it
+# works with the firewall off and beside kube-proxy's tables in every mode.
+MASQUERADE_TABLE = "ip kubewire_cni"
+MASQUERADE_RULES = "/etc/kubewire/pod-masquerade.nft"
+MASQUERADE_LOADED = "/etc/kubewire/pod-masquerade.loaded"  # sha256 of the table's listing once loaded
+MASQUERADE_UNIT = "kubewire-pod-masquerade.service"
+MASQUERADE_UNIT_FILE = f"/etc/systemd/system/{MASQUERADE_UNIT}"
+# kube-proxy's masquerade mark: masqueradeBit 14, its default (KubeProxyConfiguration).
+KUBE_PROXY_MASQUERADE_MARK = 1 << 14
+# Earlier releases wrote this loopback config; runtimes set up `lo` themselves, so it goes.
+LEGACY_LOOPBACK = "99-loopback.conf"
+LEGACY_LOOPBACK_SHA256 = sha256('{\n  "cniVersion": "1.0.0",\n  "name": "lo",\n  "type": "loopback"\n}\n')
 DEBIAN_PLUGINS_DIR = "/usr/lib/cni"
-CONFIG_SUFFIXES = (".conf", ".conflist", ".json")  # what runtimes load from conf_dir
+
+# What Weave Net 2.8.1 leaves on a node (weaveworks/weave): the bridge "weave", the Open vSwitch
+# datapath "datapath" and the veths between them or to the packet capture (net/bridge.go), the
+# fastdp VXLAN port "vxlan-6784" (router/fastdp.go), chains named WEAVE or WEAVE-* (net/bridge.go,
+# npc/constants.go, the WEAVE-CANARY of net/iptables.go), 10-weave.conflist (10-weave.conf before
+# 2.6), the plugin weave-plugin-VERSION with its links weave-net and weave-ipam in the CNI bin dir
+# (prog/weave-kube/launch.sh), and its database, the DaemonSet's hostPath /var/lib/weave.
+WEAVE_CONFLIST = "10-weave.conflist"
+WEAVE_LINKS = ("weave", "datapath", "vethwe-bridge", "vethwe-datapath", "vethwe-pcap", "vxlan-6784")
+WEAVE_DB_DIR = "/var/lib/weave"
 
 
 class CniError(PyinfraError):
     pass
-
 
 
 def cni_files(host_name: str) -> dict[str, str]:
@@ -49,11 +85,21 @@ def cni_files(host_name: str) -> dict[str, str]:
         f"{settings.conf_dir}/{CONFLIST}": render(
             "cni", f"{CONFLIST}.j2", network_name=settings.network_name, bridge=settings.bridge, mtu=settings.mtu,
             pod_subnet=str(subnet), gateway=str(subnet.network_address + 1)),
-        f"{settings.conf_dir}/{LOOPBACK}": render("cni", f"{LOOPBACK}.j2"),
         ROUTES_SCRIPT: render("cni", "pod-routes.sh.j2", routes=pod_routes(host_name), proto=ROUTE_PROTO),
         ROUTES_UNIT_FILE: render("cni", "kubewire-pod-routes.service.j2", script=ROUTES_SCRIPT),
         RT_PROTOS_FILE: f"{ROUTE_PROTO}\tkubewire\n",
+        MASQUERADE_RULES: masquerade_rules()[0],
+        MASQUERADE_UNIT_FILE: render("cni", "kubewire-pod-masquerade.service.j2", nft=NFT, rules=MASQUERADE_RULES,
+                                     table=MASQUERADE_TABLE),
     }
+
+
+def masquerade_rules() -> tuple[str, str]:
+    """The pod masquerade rules file, and the digest its table carries as a comment."""
+    context = {"table": MASQUERADE_TABLE, "pod_network": str(cluster_spec().pod_cidr),
+               "kube_proxy_mark": f"{KUBE_PROXY_MASQUERADE_MARK:#x}"}
+    digest = sha256(render("cni", "pod-masquerade.nft.j2", digest="", **context))[:16]
+    return render("cni", "pod-masquerade.nft.j2", digest=digest, **context), digest
 
 
 def pod_routes(host_name: str) -> dict[str, str]:
@@ -62,41 +108,63 @@ def pod_routes(host_name: str) -> dict[str, str]:
     return {str(spec.pod_cidr_for(other.host)): str(other.node_ip) for other in spec.nodes if other.host != host_name}
 
 
+def cni_probes(settings: CniSettings, wanted: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    """The role's one probe: every value that reaches the node's shell is quoted."""
+    bin_dir, conf_dir = shlex.quote(settings.bin_dir), shlex.quote(settings.conf_dir)
+    list_masquerade = f"{NFT} list table {MASQUERADE_TABLE}"
+    return (
+        ("machine", "uname -m"),
+        ("plugins", f"cd -- {bin_dir} && sha256sum -- *"),
+        ("package links", f"for f in {DEBIAN_PLUGINS_DIR}/*; do "
+                          f'echo "$(basename "$f") $(readlink -- {bin_dir}/"$(basename "$f")")"; done'),
+        ("conf files", f"ls -1A -- {conf_dir}"),
+        *((path, file_digest_probe(path)) for path in wanted),
+        (LEGACY_LOOPBACK, file_digest_probe(f"{settings.conf_dir}/{LEGACY_LOOPBACK}")),
+        ("routes", f"ip -4 route show proto {ROUTE_PROTO}"),
+        ("routes unit", f"systemctl is-enabled {ROUTES_UNIT}"),
+        ("masquerade live", f"{list_masquerade} | grep -o 'kubewire-masquerade [0-9a-f]*'"),
+        ("masquerade listing", f"{list_masquerade} | sha256sum | cut -d' ' -f1"),
+        ("masquerade loaded", f"cat {MASQUERADE_LOADED}"),
+        ("masquerade unit", f"systemctl is-enabled {MASQUERADE_UNIT}"),
+        ("weave links", f"for l in {' '.join(WEAVE_LINKS)}; do test -e /sys/class/net/$l && echo $l; done"),
+        ("weave iptables", "iptables-save | "
+                           "grep -E '^[*]|^:WEAVE[ -]|^-A [^ ]+ .*(-j WEAVE(-[^ ]+)?|-[io] weave)( |$)'"),
+        ("weave files", f"ls -1d -- {conf_dir}/{WEAVE_CONFLIST} {conf_dir}/10-weave.conf {bin_dir}/weave-net "
+                        f"{bin_dir}/weave-ipam {bin_dir}/weave-plugin-* {WEAVE_DB_DIR}"),
+    )
+
+
 @deploy("CNI", data_defaults=DEFAULTS)
 def cni() -> None:
     spec = cluster_spec()
     settings = spec.node(host.name).cni
     wanted = cni_files(host.name)
-    bin_dir, conf_dir = settings.bin_dir, settings.conf_dir
-    probed = host.get_fact(Probes, probes=(
-        ("machine", "uname -m"),
-        ("plugins", f"cd {bin_dir} && sha256sum *"),
-        ("package links", f"for f in {DEBIAN_PLUGINS_DIR}/*; do "
-                          f"echo \"$(basename $f) $(readlink {bin_dir}/$(basename $f))\"; done"),
-        ("conf files", f"ls -1 {conf_dir}"),
-        *((path, file_digest_probe(path)) for path in wanted),
-        ("routes", f"ip -4 route show proto {ROUTE_PROTO}"),
-        ("routes unit", f"systemctl is-enabled {ROUTES_UNIT}"),
-    ))
+    probed = host.get_fact(Probes, probes=cni_probes(settings, wanted))
 
     _install_plugins(settings, probed)
+    _remove_legacy_loopback(settings.conf_dir, probed)
     if spec.cni_plugin == "bridge":
         _write_changed(wanted, probed)
-        _move_aside_winning_configs(conf_dir, probed)
+        _move_aside_winning_configs(settings.conf_dir, probed, CONFLIST)
         _pod_routes(probed, wanted)
+        _pod_masquerade(probed, wanted)
+        _remove_weave_state(probed)
     else:
         _remove_bridge_network(wanted, probed)
+        _move_aside_winning_configs(settings.conf_dir, probed, WEAVE_CONFLIST, "written by Weave Net's pods",
+                                    ignore=CONFLIST)  # kubewire's own is removed above
 
 
 def _install_plugins(settings: CniSettings, probed: dict) -> None:
     bin_dir = settings.bin_dir
     if settings.plugins_source == "package":
         links = dict(line.split(" ", 1) if " " in line else (line, "") for line in probed.get("package links", []))
-        if not links or any(target != f"{DEBIAN_PLUGINS_DIR}/{name}" for name, target in links.items()):
+        linked = bool(links) and all(target == f"{DEBIAN_PLUGINS_DIR}/{name}" for name, target in links.items())
+        if not linked:
             apt.packages(name="Install the distribution's CNI plugins", packages=["containernetworking-plugins"],
                          update=True, cache_time=3600)
-            server.shell(name=f"Link the plugins into {bin_dir}", commands=[
-                f"mkdir -p {bin_dir} && for f in {DEBIAN_PLUGINS_DIR}/*; do ln -sfn \"$f\" {bin_dir}/; done"])
+        cni_plugins_linked(name=f"Link the plugins into {bin_dir}", source_dir=DEBIAN_PLUGINS_DIR, bin_dir=bin_dir,
+                           linked=linked)
         return
     try:
         tarball, digest = plugins_tarball(settings, first_line(probed, "machine"))
@@ -105,49 +173,92 @@ def _install_plugins(settings: CniSettings, probed: dict) -> None:
         raise CniError(f"{host.name}: {error}") from None
     installed = dict(reversed(line.split(None, 1)) for line in probed.get("plugins", []) if "  " in line)
     stale = sorted(name for name, sha in expected.items() if installed.get(name) != sha)
-    if not stale:
-        return
     remote = f"{UPLOAD_DIR}/cni-plugins-{settings.plugins_version}-{digest[:12]}.tgz"
-    files.put(name=f"Upload CNI plugins {settings.plugins_version} (stale: {', '.join(stale[:4])})",
-              src=str(tarball), dest=remote, mode="600", create_remote_dir=True)
-    server.shell(name=f"Verify and unpack CNI plugins {settings.plugins_version} into {bin_dir}", commands=[
-        f"echo '{digest}  {remote}' | sha256sum -c --quiet -",
-        f"mkdir -p {bin_dir} && tar -xzf {remote} -C {bin_dir} --no-same-owner && chmod 755 {bin_dir}/*",
-    ])
+    if stale:
+        files.put(name=f"Upload CNI plugins {settings.plugins_version} (stale: {', '.join(stale[:4])})",
+                  src=str(tarball), dest=remote, mode="600", create_remote_dir=True)
+    cni_plugins_unpacked(name=f"Verify and unpack CNI plugins {settings.plugins_version} into {bin_dir}",
+                         tarball=remote, sha256=digest, bin_dir=bin_dir, stale=stale)
 
 
 def _write_changed(wanted: dict[str, str], probed: dict) -> None:
     for path, text in wanted.items():
-        put_if_changed(probed, path, path, text, name=f"Write {path}", mode="755" if path.endswith(".sh") else "644")
+        mode = "755" if path.endswith(".sh") else "600" if path == MASQUERADE_RULES else "644"
+        put_if_changed(probed, path, path, text, name=f"Write {path}", mode=mode)
 
 
-def _move_aside_winning_configs(conf_dir: str, probed: dict) -> None:
-    """The runtime loads the lexically first config: anything sorting before ours would win."""
-    configs = sorted(name for name in probed.get("conf files", []) if name.endswith(CONFIG_SUFFIXES))
-    winners = [name for name in configs if name < CONFLIST]
-    for name in winners:
-        files.directory(name="Make room for configs moved aside", path=f"{conf_dir}/kubewire-disabled")
-        server.shell(name=f"Move aside {conf_dir}/{name}, which would win over {CONFLIST}",
-                     commands=[f"mv {conf_dir}/{name} {conf_dir}/kubewire-disabled/{name}"])
-    logger.info(f"[{host.name}] active CNI config: {conf_dir}/{CONFLIST}"
-                + (f" (moved aside: {', '.join(winners)})" if winners else ""))
+def _move_aside_winning_configs(conf_dir: str, probed: dict, active: str, whose: str = "kubewire's",
+                                ignore: str = "") -> None:
+    """The runtime loads the lexically first config: anything sorting before the active one would win."""
+    names = [name for name in probed.get("conf files", []) if name != ignore]
+    winners = configs_that_win(names, active)
+    cni_configs_moved_aside(name=f"Move aside CNI configs in {conf_dir} that would win over {active}",
+                            conf_dir=conf_dir, config_names=names, active=active)
+    logger.info(f"[{host.name}] active CNI config: {conf_dir}/{active} ({whose})"
+                + (f" (moved aside to {conf_dir}/kubewire-disabled: {', '.join(winners)})" if winners else ""))
+
+
+def _unit_enabled(unit: str, unit_file: str, wanted: dict[str, str], probed: dict, probe: str, why: str) -> None:
+    unit_changed = first_line(probed, unit_file) != sha256(wanted[unit_file])
+    if unit_changed or first_line(probed, probe) != "enabled":
+        systemd.service(name=f"Enable {unit} ({why})", service=unit, enabled=True, running=None,
+                        daemon_reload=unit_changed)
 
 
 def _pod_routes(probed: dict, wanted: dict[str, str]) -> None:
+    _unit_enabled(ROUTES_UNIT, ROUTES_UNIT_FILE, wanted, probed, "routes unit", "pod routes come back at boot")
     live = {" ".join(line.split()[:3]) for line in probed.get("routes", [])}
-    unit_changed = first_line(probed, ROUTES_UNIT_FILE) != sha256(wanted[ROUTES_UNIT_FILE])
-    if unit_changed or first_line(probed, "routes unit") != "enabled":
-        systemd.service(name=f"Enable {ROUTES_UNIT} (pod routes come back at boot)", service=ROUTES_UNIT,
-                        enabled=True, running=None, daemon_reload=unit_changed)
-    if live != {f"{subnet} via {via}" for subnet, via in pod_routes(host.name).items()}:
-        server.shell(name="Route other nodes' pod subnets via their nodes", commands=[f"/bin/sh {ROUTES_SCRIPT}"])
+    pod_routes_applied(name="Route other nodes' pod subnets via their nodes", script=ROUTES_SCRIPT, live=live,
+                       wanted={f"{subnet} via {via}" for subnet, via in pod_routes(host.name).items()})
+
+
+def _pod_masquerade(probed: dict, wanted: dict[str, str]) -> None:
+    _unit_enabled(MASQUERADE_UNIT, MASQUERADE_UNIT_FILE, wanted, probed, "masquerade unit",
+                  "pod masquerading comes back at boot")
+    nft_table_loaded(name=f"Masquerade pod traffic leaving the pod network (nft -f {MASQUERADE_RULES})",
+                     table=MASQUERADE_TABLE, rules_file=MASQUERADE_RULES, loaded_file=MASQUERADE_LOADED,
+                     wanted_digest=masquerade_rules()[1],
+                     live_digest=first_line(probed, "masquerade live").removeprefix("kubewire-masquerade "),
+                     live_listing=first_line(probed, "masquerade listing"),
+                     loaded_listing=first_line(probed, "masquerade loaded"))
+
+
+def _remove_legacy_loopback(conf_dir: str, probed: dict) -> None:
+    """Only the very file kubewire wrote: a loopback config of anyone else's stays."""
+    if first_line(probed, LEGACY_LOOPBACK) == LEGACY_LOOPBACK_SHA256:
+        files_removed(name=f"Remove {conf_dir}/{LEGACY_LOOPBACK} (the runtime sets up lo itself)",
+                      paths=[f"{conf_dir}/{LEGACY_LOOPBACK}"])
 
 
 def _remove_bridge_network(wanted: dict[str, str], probed: dict) -> None:
     if probed.get("routes"):
         server.shell(name="Remove kubewire's pod routes", commands=[f"ip route flush proto {ROUTE_PROTO}"])
-    if first_line(probed, "routes unit") == "enabled":
-        systemd.service(name=f"Disable {ROUTES_UNIT}", service=ROUTES_UNIT, enabled=False, running=None)
-    for path in wanted:
-        if first_line(probed, path):
-            files.file(name=f"Remove {path}", path=path, present=False)
+    for unit, probe in ((ROUTES_UNIT, "routes unit"), (MASQUERADE_UNIT, "masquerade unit")):
+        systemd_unit_disabled(name=f"Disable {unit}", unit=unit, enabled=first_line(probed, probe) == "enabled")
+    nft_table_removed(name="Remove kubewire's pod masquerading (Weave masquerades itself)", table=MASQUERADE_TABLE,
+                      present=bool(first_line(probed, "masquerade live")))
+    found = [path for path in wanted if first_line(probed, path)]
+    found += [MASQUERADE_LOADED] if first_line(probed, "masquerade loaded") else []
+    files_removed(name="Remove the bridge network's files", paths=found, why="no bridge network files")
+
+
+def weave_iptables(lines: list[str]) -> dict[str, dict[str, list[str]]]:
+    """The probe's iptables-save excerpt, by table: Weave's chains and the rules pointing at them."""
+    found: dict[str, dict[str, list[str]]] = {}
+    table = None
+    for line in lines:
+        if line.startswith("*"):
+            table = line[1:].strip()
+            found.setdefault(table, {"chains": [], "rules": []})
+        elif table and line.startswith(":"):
+            found[table]["chains"].append(line[1:].split()[0])
+        elif table and line.startswith("-A "):
+            found[table]["rules"].append(line.rstrip())
+    return {name: state for name, state in found.items() if state["chains"] or state["rules"]}
+
+
+def _remove_weave_state(probed: dict) -> None:
+    weave_node_state_removed(name="Remove Weave Net's node state (links, WEAVE chains, config, plugin, database)",
+                             links=probed.get("weave links", []),
+                             iptables=weave_iptables(probed.get("weave iptables", [])),
+                             paths=probed.get("weave files", []))

@@ -19,10 +19,13 @@ def test_next_run_restores_binaries_and_config_and_moves_a_competing_config_asid
     # A route left by a node that has left the cluster.
     host.run("ip route add 10.244.99.0/24 via 192.168.56.12 proto 75")
 
-    results = run_deploy(converged.inventory)["results"]
-    changed = {op["name"] for op in results["operations"] if op["success"]}
+    run = run_deploy(converged.inventory)
+    results = run["results"]
+    changed = {op["name"]: op["success"] for op in results["operations"] if op["success"]}
     assert any("Verify and unpack CNI plugins" in name for name in changed), changed
-    assert any(COMPETING in name for name in changed), changed
+    assert next(hosts for name, hosts in changed.items() if "Move aside CNI configs" in name) == [NODE], changed
+    assert f"active CNI config: /etc/cni/net.d/10-kubewire.conflist (kubewire's) (moved aside to " \
+           f"/etc/cni/net.d/kubewire-disabled: {COMPETING})" in run["log"], "the run reports what it moved"
 
     expected = plugin_digests(lab.cni_tarball())["bridge"]
     assert host.run("sha256sum /opt/cni/bin/bridge").stdout.split()[0] == expected

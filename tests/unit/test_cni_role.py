@@ -3,6 +3,8 @@
 import hashlib
 import http.server
 import io
+import re
+import subprocess
 import tarfile
 import threading
 
@@ -11,6 +13,7 @@ import pytest
 from kubewire.cni_plugins import PluginsTarballError, download, plugin_digests
 from kubewire.facts import sha256
 from kubewire.roles import cni as cni_role
+from kubewire.settings import CniSettings
 from tests.unit.plan import fake_host, plan, probes_answer
 
 PLUGINS = ("bridge", "host-local", "loopback", "portmap")
@@ -36,17 +39,27 @@ def tarball_data(tarball, **extra):
 
 
 def converged(tarball, files_for_host=None, **changes) -> dict:
+    """Probe answers of a node where everything the role writes is in place and loaded."""
     installed = [f"{sha}  {name}" for name, sha in plugin_digests(tarball[0]).items()]
-    state = {"machine": "x86_64", "plugins": installed, "package links": [], "conf files": [
-        "10-kubewire.conflist", "99-loopback.conf"]}
+    state = {"machine": "x86_64", "plugins": installed, "package links": [], "conf files": ["10-kubewire.conflist"]}
     for path, text in (files_for_host or {}).items():
         state[path] = sha256(text)
-    state.update({"routes": [], "routes unit": "enabled"})
+    rules = (files_for_host or {}).get(cni_role.MASQUERADE_RULES, "")
+    live = re.search(r'comment "(kubewire-masquerade [0-9a-f]+)"', rules)
+    state.update({"routes": [], "routes unit": "enabled", "masquerade unit": "enabled",
+                  "masquerade live": live.group(1) if live else "",
+                  "masquerade listing": "f" * 64, "masquerade loaded": "f" * 64,
+                  cni_role.LEGACY_LOOPBACK: "", "weave links": [], "weave iptables": [], "weave files": []})
     state.update(changes)
     return state
 
 
 def plan_cni(tarball, state_for, settings=None, **data):
+    """The controlplane's planned commands in a two-node cluster (see `plan_both`)."""
+    return plan_both(tarball, state_for, settings, **data)["controlplane"]
+
+
+def plan_both(tarball, state_for, settings=None, **data):
     """Plan for a two-node cluster; `state_for(files)` gives the probe answers from the role's own files."""
     files = {}
 
@@ -58,7 +71,7 @@ def plan_cni(tarball, state_for, settings=None, **data):
     plan(nodes[:1], nodes[1:], capture, settings)
     answered = [fake_host(*CP, probes_answer(state_for(files["@fake/controlplane"])), **tarball_data(tarball, **data)),
                 fake_host(*W1, probes_answer(state_for(files["@fake/node01"])), **tarball_data(tarball, **data))]
-    return plan(answered[:1], answered[1:], cni_role.cni, settings)["controlplane"]
+    return plan(answered[:1], answered[1:], cni_role.cni, settings)
 
 
 def live_routes():
@@ -78,7 +91,7 @@ def test_a_tampered_plugin_is_verified_and_unpacked_again(tarball):
     commands = plan_cni(tarball, state)
     verify = next(c for c in commands if "sha256sum -c" in c)
     assert tarball[1] in verify
-    unpack = commands.index(next(c for c in commands if c.startswith("mkdir -p /opt/cni/bin && tar -xzf")))
+    unpack = commands.index(next(c for c in commands if c.startswith("mkdir -p -- /opt/cni/bin && tar -xzf")))
     assert commands.index(verify) < unpack  # checked on the node before anything is unpacked
 
 
@@ -111,7 +124,8 @@ def test_a_config_that_would_win_is_moved_aside(tarball):
         return converged(tarball, files, routes=live_routes(),
                          **{"conf files": ["00-other.conflist", "10-kubewire.conflist", "99-loopback.conf", "README"]})
     commands = plan_cni(tarball, state)
-    assert "mv /etc/cni/net.d/00-other.conflist /etc/cni/net.d/kubewire-disabled/00-other.conflist" in commands
+    assert ("mv --backup=numbered -- /etc/cni/net.d/00-other.conflist "
+            "/etc/cni/net.d/kubewire-disabled/00-other.conflist") in commands
     assert not any("README" in c for c in commands)
 
 
@@ -142,8 +156,169 @@ def test_package_source_installs_the_package_and_links_its_plugins(tarball):
         return converged(tarball, files, routes=live_routes(), **{"package links": ["bridge ", "portmap "]})
     commands = plan_cni(tarball, state, cni_plugins_source="package")
     assert any("apt-get" in c and "containernetworking-plugins" in c for c in commands)
-    assert any(c.startswith("mkdir -p /opt/cni/bin && for f in /usr/lib/cni/*; do ln -sfn") for c in commands)
+    assert "mkdir -p -- /opt/cni/bin && for f in /usr/lib/cni/* ; do ln -sfn \"$f\" /opt/cni/bin/ ; done" in commands
 
     def linked(files):
         return converged(tarball, files, routes=live_routes(), **{"package links": ["bridge /usr/lib/cni/bridge"]})
     assert plan_cni(tarball, linked, cni_plugins_source="package") == []
+
+
+# -- pod egress, Weave's state, the legacy loopback config, odd values -----------------------
+
+def test_a_fresh_node_gets_the_masquerade_table_loaded_and_restored_at_boot(tarball):
+    def fresh(files):
+        state = converged(tarball, routes=live_routes(), **{path: "" for path in files})  # none written yet
+        state.update({"masquerade unit": "", "masquerade listing": sha256(""), "masquerade loaded": ""})
+        return state
+    result = plan_both(tarball, fresh)
+    commands = result["controlplane"]
+    rules = result.uploaded("controlplane", cni_role.MASQUERADE_RULES)
+    assert "ip saddr 10.244.0.0/16 ip daddr 10.244.0.0/16 return" in rules  # pod to pod keeps addresses
+    assert "ip saddr 10.244.0.0/16 ip daddr != 224.0.0.0/4 masquerade" in rules
+    assert "hook postrouting priority srcnat" in rules and "table ip kubewire_cni {" in rules
+    unit = result.uploaded("controlplane", cni_role.MASQUERADE_UNIT_FILE)
+    assert "ExecStart=/usr/sbin/nft -f /etc/kubewire/pod-masquerade.nft" in unit and "WantedBy=sysinit.target" in unit
+    assert any("systemctl enable kubewire-pod-masquerade.service" in c for c in commands)
+    load = commands.index("/usr/sbin/nft -f /etc/kubewire/pod-masquerade.nft")
+    assert commands.index(f"upload {cni_role.MASQUERADE_RULES}") < load
+
+
+def test_a_masquerade_table_changed_by_hand_is_loaded_again(tarball):
+    commands = plan_cni(tarball, lambda files: converged(tarball, files, routes=live_routes(),
+                                                          **{"masquerade listing": "0" * 64}))
+    assert commands == ["/usr/sbin/nft -f /etc/kubewire/pod-masquerade.nft",
+                        "/usr/sbin/nft list table ip kubewire_cni | sha256sum | cut -d' ' -f1 "
+                        "> /etc/kubewire/pod-masquerade.loaded"]
+
+
+def test_weave_mode_removes_the_masquerade_table_and_its_unit(tarball):
+    commands = plan_cni(tarball, lambda files: converged(tarball, files, routes=live_routes()),
+                        settings={"cni_plugin": "weave"})
+    assert "/usr/sbin/nft delete table ip kubewire_cni" in commands
+    assert any("systemctl disable kubewire-pod-masquerade.service" in c for c in commands)
+    assert any(c.startswith("rm -f -- ") and "/etc/kubewire/pod-masquerade.nft" in c for c in commands)
+
+
+def test_weave_mode_moves_aside_configs_that_would_win_over_weaves(tarball):
+    names = ["00-bundle.conf", "10-containerd-net.conflist", "10-weave.conflist", "99-later.conf"]
+    commands = plan_cni(tarball, lambda files: converged(tarball, files, **{"conf files": names}),
+                        settings={"cni_plugin": "weave"})
+    moved = [c for c in commands if c.startswith("mv ")]
+    assert moved == [f"mv --backup=numbered -- /etc/cni/net.d/{name} /etc/cni/net.d/kubewire-disabled/{name}"
+                     for name in ("00-bundle.conf", "10-containerd-net.conflist")]
+
+
+WEAVE_IPTABLES_SAVE = """\
+*nat
+:POSTROUTING ACCEPT [0:0]
+:WEAVE - [0:0]
+:WEAVE-CANARY - [0:0]
+:WEAVER - [0:0]
+-A POSTROUTING -j WEAVE
+-A POSTROUTING -j WEAVER
+-A WEAVE -s 10.244.0.0/16 -d 224.0.0.0/4 -j RETURN
+COMMIT
+*filter
+:FORWARD ACCEPT [0:0]
+:KUBE-FORWARD - [0:0]
+:WEAVE-NPC - [0:0]
+-A FORWARD -o weave -m comment --comment "NOTE: this must go before '-j KUBE-FORWARD'" -j WEAVE-NPC
+-A FORWARD -i weave ! -o weave -j ACCEPT
+-A FORWARD -o weave0 -j ACCEPT
+-A FORWARD -j KUBE-FORWARD
+-A INPUT -j WEAVE-NPC
+COMMIT
+"""
+
+
+def probe_output(tmp_path, probe: str, **fake_commands: str) -> list[str]:
+    """Run one of the role's probe scripts locally, the commands it calls replaced by fakes on PATH."""
+    fakes = tmp_path / "bin"
+    fakes.mkdir()
+    for name, output in fake_commands.items():
+        (tmp_path / f"{name}.out").write_text(output)
+        (fakes / name).write_text(f"#!/bin/sh\ncat {tmp_path / name}.out\n")
+        (fakes / name).chmod(0o755)
+    script = dict(cni_role.cni_probes(CniSettings(), {}))[probe]
+    env = {"PATH": f"{fakes}:/usr/bin:/bin"}
+    return subprocess.run(["sh", "-c", script], capture_output=True, text=True, env=env).stdout.splitlines()
+
+
+def test_the_probe_finds_weaves_chains_and_the_rules_pointing_at_them_and_nothing_else(tmp_path):
+    found = cni_role.weave_iptables(probe_output(tmp_path, "weave iptables", **{"iptables-save": WEAVE_IPTABLES_SAVE}))
+    assert found["nat"] == {"chains": ["WEAVE", "WEAVE-CANARY"], "rules": ["-A POSTROUTING -j WEAVE"]}
+    assert set(found["filter"]["chains"]) == {"WEAVE-NPC"}
+    assert set(found["filter"]["rules"]) == {
+        "-A FORWARD -o weave -m comment --comment \"NOTE: this must go before '-j KUBE-FORWARD'\" -j WEAVE-NPC",
+        "-A FORWARD -i weave ! -o weave -j ACCEPT", "-A INPUT -j WEAVE-NPC"}
+
+
+def test_switching_to_bridge_removes_weaves_node_state(tarball):
+    def with_weave(files):
+        return converged(tarball, files, routes=live_routes(), **{
+            "weave links": ["weave", "vethwe-bridge"],
+            # What the probe prints for WEAVE_IPTABLES_SAVE (one table each).
+            "weave iptables": ["*nat", ":WEAVE - [0:0]", ":WEAVE-CANARY - [0:0]", "-A POSTROUTING -j WEAVE",
+                               "*filter", ":WEAVE-NPC - [0:0]", WEAVE_IPTABLES_SAVE.splitlines()[13],
+                               "-A FORWARD -i weave ! -o weave -j ACCEPT"],
+            "weave files": ["/etc/cni/net.d/10-weave.conflist", "/opt/cni/bin/weave-net", "/var/lib/weave"]})
+    commands = plan_cni(tarball, with_weave)
+    assert commands[:2] == ["ip link delete dev weave || test ! -e /sys/class/net/weave",
+                            "ip link delete dev vethwe-bridge || test ! -e /sys/class/net/vethwe-bridge"]
+    restores = [c for c in commands if c.endswith("| iptables-restore --noflush")]
+    assert restores == [
+        "printf '%s\\n' '*filter' '-D FORWARD -o weave -m comment --comment \"NOTE: this must go before "
+        "'\"'\"'-j KUBE-FORWARD'\"'\"'\" -j WEAVE-NPC' '-D FORWARD -i weave ! -o weave -j ACCEPT' "
+        "'-F WEAVE-NPC' '-X WEAVE-NPC' COMMIT | iptables-restore --noflush",
+        "printf '%s\\n' '*nat' '-D POSTROUTING -j WEAVE' '-F WEAVE' '-F WEAVE-CANARY' '-X WEAVE' '-X WEAVE-CANARY' "
+        "COMMIT | iptables-restore --noflush"]
+    assert "rm -rf -- /etc/cni/net.d/10-weave.conflist /opt/cni/bin/weave-net /var/lib/weave" in commands
+
+
+def test_weaves_state_is_left_alone_in_weave_mode(tarball):
+    commands = plan_cni(tarball, lambda files: converged(tarball, files, **{
+        "weave links": ["weave"], "weave files": ["/var/lib/weave"]}), settings={"cni_plugin": "weave"})
+    assert not any("weave" in c and ("delete" in c or "rm -rf" in c) for c in commands)
+
+
+@pytest.mark.parametrize("digest, removed", [(cni_role.LEGACY_LOOPBACK_SHA256, True), ("0" * 64, False)],
+                         ids=["kubewire's", "someone else's"])
+def test_the_loopback_config_kubewire_wrote_is_removed_and_only_that(tarball, digest, removed):
+    commands = plan_cni(tarball, lambda files: converged(tarball, files, routes=live_routes(),
+                                                          **{"99-loopback.conf": digest}))
+    assert ("rm -f -- /etc/cni/net.d/99-loopback.conf" in commands) is removed
+
+
+def test_the_legacy_loopback_digest_is_that_of_the_file_kubewire_wrote():
+    # The template kubewire rendered into 99-loopback.conf until it was dropped (git history).
+    written = '{\n  "cniVersion": "1.0.0",\n  "name": "lo",\n  "type": "loopback"\n}\n'
+    assert cni_role.LEGACY_LOOPBACK_SHA256 == hashlib.sha256(written.encode()).hexdigest()
+
+
+def test_odd_directories_and_file_names_reach_the_shell_quoted(tarball):
+    dirs = {"cni_bin_dir": "/opt/my cni/bin", "cni_conf_dir": "/etc/cni/net d"}
+    names = ["00-a b;touch x.conflist", "-rf.conf", "10-kubewire.conflist"]
+
+    def state(files):
+        answer = converged(tarball, files, routes=live_routes(), **{"conf files": names})
+        answer["plugins"] = []
+        return answer
+    commands = plan_cni(tarball, state, **dirs)
+    assert "mv --backup=numbered -- '/etc/cni/net d/-rf.conf' '/etc/cni/net d/kubewire-disabled/-rf.conf'" in commands
+    assert ("mv --backup=numbered -- '/etc/cni/net d/00-a b;touch x.conflist' "
+            "'/etc/cni/net d/kubewire-disabled/00-a b;touch x.conflist'") in commands
+    unpack = next(c for c in commands if "tar -xzf" in c)
+    assert unpack.startswith("mkdir -p -- '/opt/my cni/bin' && tar -xzf /var/cache/kubewire/cni-plugins-9.9.9-")
+    assert unpack.endswith("-C '/opt/my cni/bin' --no-same-owner && chmod 755 '/opt/my cni/bin'/*")
+
+
+def test_the_probes_work_with_spaces_in_the_directories(tmp_path):
+    bin_dir, conf_dir = tmp_path / "my cni" / "bin", tmp_path / "net d"
+    bin_dir.mkdir(parents=True)
+    conf_dir.mkdir()
+    (bin_dir / "bridge").write_text("x")
+    (conf_dir / "a b.conflist").write_text("{}")
+    probes = dict(cni_role.cni_probes(CniSettings(cni_bin_dir=str(bin_dir), cni_conf_dir=str(conf_dir)), {}))
+    run = lambda name: subprocess.run(["sh", "-c", probes[name]], capture_output=True, text=True).stdout  # noqa: E731
+    assert run("plugins") == f"{hashlib.sha256(b'x').hexdigest()}  bridge\n"
+    assert run("conf files") == "a b.conflist\n"
