@@ -54,15 +54,20 @@ class CriClient:
     def version(self):
         return self.runtime.Version(api.VersionRequest(), timeout=self.timeout)
 
-    def run_pod(self, name: str, namespace: str = "kubewire-test", host_ports: dict[int, int] | None = None) -> Pod:
-        """RunPodSandbox: the runtime calls the CNI (ADD) for the pod's network namespace."""
+    def run_pod(self, name: str, cgroup_parent: str, namespace: str = "kubewire-test",
+                host_ports: dict[int, int] | None = None) -> Pod:
+        """RunPodSandbox: the runtime calls the CNI (ADD) for the pod's network namespace.
+
+        `cgroup_parent` as the kubelet gives it: a systemd slice ("kubepods.slice") when the runtime
+        uses systemd cgroups, a cgroupfs path ("/kubepods") otherwise."""
         config = api.PodSandboxConfig(
             metadata=api.PodSandboxMetadata(name=name, namespace=namespace, uid=str(uuid.uuid4()), attempt=0),
             hostname=name,  # no log_directory: containerd then keeps no container logs
             port_mappings=[api.PortMapping(protocol=api.TCP, container_port=container, host_port=host)
                            for container, host in (host_ports or {}).items()],
-            linux=api.LinuxPodSandboxConfig(security_context=api.LinuxSandboxSecurityContext(
-                namespace_options=api.NamespaceOption(network=api.POD, pid=api.CONTAINER, ipc=api.POD))))
+            linux=api.LinuxPodSandboxConfig(
+                cgroup_parent=cgroup_parent, security_context=api.LinuxSandboxSecurityContext(
+                    namespace_options=api.NamespaceOption(network=api.POD, pid=api.CONTAINER, ipc=api.POD))))
         response = self.runtime.RunPodSandbox(api.RunPodSandboxRequest(config=config), timeout=self.timeout)
         return Pod(response.pod_sandbox_id, config)
 

@@ -78,8 +78,9 @@ def runtime(converged, spec, nodes, images):
 
 
 @pytest.fixture(scope="module")
-def pod(runtime, images):
-    sandbox = runtime.run_pod("cri-proof", host_ports={HTTP_PORT: HOST_PORT})
+def pod(runtime, images, spec):
+    parent = "kubewire-cri.slice" if spec.node(POD_NODE).containerd.systemd_cgroup else "/kubewire-cri"
+    sandbox = runtime.run_pod("cri-proof", parent, host_ports={HTTP_PORT: HOST_PORT})
     container = runtime.start_container(sandbox, "httpd", images.busybox, ["sh", "-c", HTTPD])
     yield sandbox, container, runtime.pod_ip(sandbox)
     if sandbox.id in {item.id for item in runtime.pods()}:
