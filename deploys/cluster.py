@@ -11,8 +11,10 @@ from kubewire.identity import check_node_identities
 from kubewire.inventory import cluster_spec
 from kubewire.roles.addons import addons
 from kubewire.roles.cni import cni
+from kubewire.roles.containerd import containerd
 from kubewire.roles.firewall import firewall
 from kubewire.roles.hosts import hosts
+from kubewire.roles.kubeadm import kubeadm
 from kubewire.roles.kubelet import kubelet
 from kubewire.roles.prereqs import prereqs
 from kubewire.runlock import take_run_lock
@@ -28,7 +30,11 @@ check_node_identities()
 hosts()
 prereqs()
 firewall()
+# The runtime first: its CRI plugin reads the CNI directories the cni role fills.
+containerd()
 cni()
+# kubeadm init/join where there is no cluster yet; the add-ons come after it.
+kubeadm()
 kubelet()
 # Last: kube-proxy and CoreDNS, applied from the first controlplane node when a cluster is there.
 addons()

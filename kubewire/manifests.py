@@ -33,6 +33,7 @@ from pydantic import SecretBytes
 
 from . import rbac
 from .cache import CACHE_DIR, key_of
+from .kubeadm import kubeadm_checks, render_kubeadm_config
 from .ports import NODE_PORT_FIRST, NODE_PORT_LAST
 from .settings import INGRESS_NAMESPACES
 from .spec import ClusterSpec, Problem
@@ -44,7 +45,6 @@ from .versions import (
     NGINX_INC_INGRESS_IMAGE,
     coredns_image,
     kube_proxy_image,
-    kubernetes_release,
     weave_images,
 )
 
@@ -66,7 +66,6 @@ PORTS = {
     "nginx_inc_readiness": 8081,
     "ingress_nginx_health": 10254,
 }
-API_SERVER_PORT = 6443
 # kubeadm's Corefile (cmd/kubeadm/app/phases/addons/dns/manifests.go): the forward plugin's limit
 # on queries in flight, and, from 1.32 (kubernetes/kubernetes#128359), a cache that leaves the
 # cluster domain to the kubernetes plugin.
@@ -79,9 +78,6 @@ WEAVE_PASSWORD_SECRET = f"Secret kube-system/{WEAVE_SECRET_NAME}"
 # of a password either).
 SECRET_FINGERPRINT = "kubewire/fingerprint"
 DEFAULT_CLASS_ANNOTATION = "ingressclass.kubernetes.io/is-default-class"
-# kubeadm's configuration API: v1beta4 from Kubernetes 1.31, v1beta3 before.
-KUBEADM_V1BETA4_MINOR = 31
-KUBEADM_CONFIG = "kubeadm-config"
 
 
 @dataclass(frozen=True)
@@ -167,25 +163,6 @@ def _coredns_checks(spec: ClusterSpec, objects: list[dict]) -> list[ManifestProb
 def kubelet_dns_settings(spec: ClusterSpec) -> dict[str, Any]:
     """What the kubelet tells pods about DNS (KubeletConfiguration fields), from the spec."""
     return {"clusterDNS": [str(spec.cluster_dns_ip)], "clusterDomain": spec.cluster_domain}
-
-
-def _kubeadm_checks(spec: ClusterSpec, objects: list[dict]) -> list[ManifestProblem]:
-    """kubeadm's kinds have no published schema: check the values kubewire sets in them."""
-    cluster = find(objects, "ClusterConfiguration") or {"kind": "ClusterConfiguration"}
-    kubelet = find(objects, "KubeletConfiguration") or {"kind": "KubeletConfiguration"}
-    expected = [
-        (cluster, "apiVersion", f"kubeadm.k8s.io/{kubeadm_api(spec)}"),
-        (cluster, "networking.podSubnet", str(spec.pod_cidr)),
-        (cluster, "networking.serviceSubnet", str(spec.service_cidr)),
-        (cluster, "networking.dnsDomain", spec.cluster_domain),
-        *((kubelet, key, value) for key, value in kubelet_dns_settings(spec).items()),
-    ]
-    problems = []
-    for obj, path, want in expected:
-        found = _get(obj, path)
-        if found != want:
-            problems.append(ManifestProblem(object_name(obj), path, f"is {found!r}, the spec says {want!r}"))
-    return problems
 
 
 def _get(obj: dict, path: str) -> Any:
@@ -460,10 +437,6 @@ def _resource_type(obj: dict) -> str:
 # Rendering ------------------------------------------------------------------------------------
 
 
-def kubeadm_api(spec: ClusterSpec) -> str:
-    return "v1beta4" if spec.minor >= KUBEADM_V1BETA4_MINOR else "v1beta3"
-
-
 def parse_objects(text: str) -> list[dict]:
     """The objects in a multi-document YAML text, with `kind: List` unpacked."""
     objects = []
@@ -496,7 +469,7 @@ def _dump(objects: list[dict], source: str) -> str:
 
 def render_addon(spec: ClusterSpec, addon: Addon) -> Manifest:
     text = render(addon.name, f"{addon.name}.yaml.j2", spec=spec, settings=addon.settings(spec),
-                  image=addon.image(spec), ports=PORTS, api_server_endpoint=api_server_endpoint(spec),
+                  image=addon.image(spec), ports=PORTS,
                   **addon.context(spec))
     objects = [_labelled(obj, addon) for obj in parse_objects(text)]
     return Manifest(addon.name, tuple(objects), _dump(objects, addon.name), addon)
@@ -522,17 +495,6 @@ def render_secrets(spec: ClusterSpec, addon: Addon) -> Manifest | None:
         return None
     return Manifest(f"{addon.name}-secrets", tuple(objects), yaml.dump_all(objects, sort_keys=False,
                                                                            explicit_start=True), addon, secret=True)
-
-
-def render_kubeadm_config(spec: ClusterSpec) -> Manifest:
-    text = render("kube-proxy", f"{KUBEADM_CONFIG}.yaml.j2", spec=spec, kubeadm_api=kubeadm_api(spec),
-                  kubernetes_release=kubernetes_release(spec.kubernetes_version))
-    return Manifest(KUBEADM_CONFIG, tuple(parse_objects(text)), text)
-
-
-def api_server_endpoint(spec: ClusterSpec) -> str:
-    """Where node agents reach the API server without service routing: the first controlplane node."""
-    return f"{spec.controlplane[0].node_ip}:{API_SERVER_PORT}"
 
 
 # Validation -----------------------------------------------------------------------------------
@@ -575,7 +537,7 @@ def schema_problems(obj: dict, kubernetes_version: str) -> list[ManifestProblem]
 
 def manifest_problems(spec: ClusterSpec, manifest: Manifest) -> list[ManifestProblem]:
     if manifest.addon is None:
-        return _kubeadm_checks(spec, list(manifest.objects))
+        return kubeadm_checks(spec, list(manifest.objects))
     problems = [problem for obj in manifest.objects for problem in schema_problems(obj, spec.kubernetes_version)]
     return problems if manifest.secret else problems + manifest.addon.checks(spec, list(manifest.objects))
 

@@ -45,7 +45,16 @@ from .names import (
     problem_at,
 )
 from .ports import NODE_PORT_FIRST, NODE_PORT_LAST, PortRule
-from .versions import CNI_PLUGINS_SHA256, CNI_PLUGINS_VERSION, WEAVE_IMAGE_REPO, WEAVE_VERSION
+from .versions import (
+    CNI_PLUGINS_SHA256,
+    CNI_PLUGINS_VERSION,
+    CONTAINERD_SHA256,
+    CONTAINERD_VERSION,
+    RUNC_SHA256,
+    RUNC_VERSION,
+    WEAVE_IMAGE_REPO,
+    WEAVE_VERSION,
+)
 
 
 def _mtu_in_range(mtu: int | None) -> int | None:
@@ -399,8 +408,6 @@ class CniSettings(RoleSettings):
     mtu: Mtu = Field(None, json_schema_extra=readme_default("the kernel's for a veth (1500), whatever the node "
                      "interface's"), description=(
         "the pods' interface MTU (and `cni0`'s); set it below the node network's MTU when that is smaller"))
-    configure_containerd: bool = Field(True, description=(
-        "write containerd's CNI `bin_dir(s)`/`conf_dir` when containerd is installed"))
 
     @field_validator("bin_dir", "conf_dir")
     @classmethod
@@ -580,4 +587,131 @@ class IngressSettings(RoleSettings):
                             "applies only to ingress_controller 'nginx-inc'"))
         if problems:
             raise ValidationError.from_exception_data("ingress", problems)
+        return self
+
+
+# Container runtime and bootstrap (roles containerd, kubeadm) ---------------------------------
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+# A registry host as containerd's hosts directory names it: docker.io, registry.lab:5000, _default.
+_REGISTRY_HOST = re.compile(r"_default|[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d{1,5})?")
+_IMAGE_REF = re.compile(r"[a-z0-9]([a-z0-9.:-]*[a-z0-9])?(/[a-z0-9]+([._-][a-z0-9]+)*)+"
+                        r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[0-9a-f]{64})?")
+_MIRROR_URL = re.compile(r"https?://[A-Za-z0-9.-]+(:\d{1,5})?(/[\w./-]*)?")
+CONTAINERD_SOURCES = ("package", "upstream", "tarball")
+SNAPSHOTTERS = ("overlayfs", "native")
+KUBEADM_PACKAGE_SOURCES = ("pkgs.k8s.io", "apt", "debs")
+
+
+def _controller_file(path: str | None) -> str | None:
+    """A file on the controller, checked before any host is contacted."""
+    if path is not None and not os.path.isfile(os.path.expanduser(path)):
+        raise PydanticCustomError("spec", "is not a file on the controller")
+    return path
+
+
+def _sha256_digest(digest: str | None) -> str | None:
+    if digest is not None and not matches(_SHA256, digest):
+        raise PydanticCustomError("spec", "must be a sha256 digest: 64 lower-case hex digits")
+    return digest
+
+
+Sha256 = Annotated[str | None, AfterValidator(_sha256_digest)]
+ControllerFile = Annotated[str | None, AfterValidator(_controller_file)]
+
+
+class ContainerdSettings(RoleSettings):
+    """Role `containerd`: the container runtime the kubelet talks to (CRI), and runc under it."""
+
+    model_config = prefixed("containerd")
+
+    enabled: bool = Field(True, description=(
+        "install and configure containerd (off: the runtime is managed elsewhere and left alone)"))
+    source: Literal[CONTAINERD_SOURCES] = Field("package", description=(
+        "`package` (the distribution's containerd and runc), `upstream` (the release tarball and runc binary, "
+        "sha256 pinned in `kubewire/versions.py`) or `tarball` (files on the controller: `containerd_tarball` "
+        "+ `containerd_tarball_sha256`, `containerd_runc` + `containerd_runc_sha256`)"))
+    version: str = Field(CONTAINERD_VERSION, description="containerd's version (for `upstream`, one pinned)")
+    runc_version: str = Field(RUNC_VERSION, description="runc's version (for `upstream`, one pinned)")
+    tarball: ControllerFile = Field(None, description="with `tarball`: containerd's release tarball on the controller")
+    tarball_sha256: Sha256 = Field(None, description="with `tarball`: its sha256")
+    runc: ControllerFile = Field(None, description="with `tarball`: the runc binary on the controller")
+    runc_sha256: Sha256 = Field(None, description="with `tarball`: its sha256")
+    # The kubelet's cgroupDriver "systemd" (kubeadm's default since 1.22) and this must agree.
+    systemd_cgroup: bool = Field(True, description=(
+        "let systemd manage the containers' cgroups (`SystemdCgroup`), as the kubelet's `systemd` cgroup driver "
+        "expects"))
+    sandbox_image: str | None = Field(None, json_schema_extra=readme_default(
+        "the pause image kubeadm uses for `kubernetes_version`"), description="the pod sandbox image")
+    registry_mirrors: dict[str, list[str]] = Field({}, description=(
+        'registry mirrors for air-gapped sites: `{"docker.io": ["https://registry.lab:5000"]}` (containerd '
+        "hosts.toml files; the upstream registry stays the fallback)"))
+    snapshotter: Literal[SNAPSHOTTERS] = Field("overlayfs", description=(
+        "`overlayfs`, or `native` (plain copies) for roots that are themselves on overlayfs"))
+    no_new_keyring: bool = Field(False, description=(
+        "runc without a new session keyring per container (hosts whose seccomp blocks keyring calls)"))
+    restrict_oom_score_adj: bool = Field(False, description=(
+        "never lower a container's oom_score_adj below containerd's own (hosts without CAP_SYS_RESOURCE)"))
+
+    @field_validator("sandbox_image")
+    @classmethod
+    def _valid_image(cls, image: str | None) -> str | None:
+        if image is not None and not matches(_IMAGE_REF, image):
+            raise PydanticCustomError("spec", "is not an image reference such as registry.k8s.io/pause:3.10")
+        return image
+
+    @field_validator("registry_mirrors", mode="before")
+    @classmethod
+    def _valid_mirrors(cls, mirrors: Any) -> dict[str, list[str]]:
+        if not isinstance(mirrors, dict):
+            raise PydanticCustomError("spec", "must map registries to mirror URLs: "
+                                      "{'docker.io': ['https://registry.lab:5000']}")
+        bad_hosts = [host for host in mirrors if not matches(_REGISTRY_HOST, host)]
+        bad_urls = [url for urls in mirrors.values() for url in (urls if isinstance(urls, list) else [urls])
+                    if not matches(_MIRROR_URL, url)]
+        if bad_hosts or bad_urls or not all(isinstance(urls, list) and urls for urls in mirrors.values()):
+            raise PydanticCustomError("spec", "has invalid registries {hosts} or mirror URLs {urls}; map a registry "
+                                      "host to a list of http(s) URLs", {"hosts": bad_hosts, "urls": bad_urls})
+        return mirrors
+
+    @model_validator(mode="after")
+    def _source_complete(self) -> ContainerdSettings:
+        problems = []
+        if self.source == "upstream":
+            for key, version, pinned in (("version", self.version, CONTAINERD_SHA256),
+                                         ("runc_version", self.runc_version, RUNC_SHA256)):
+                if version not in pinned:
+                    problems.append(problem_at((f"containerd_{key}",), version,
+                                               f"has no pinned upstream checksum; use one of {sorted(pinned)}, "
+                                               "or containerd_source 'tarball' with your own sha256"))
+        if self.source == "tarball":
+            problems += [problem_at((f"containerd_{key}",), None, "is needed with containerd_source 'tarball' "
+                                    "(the files' paths on the controller and their sha256)")
+                         for key in ("tarball", "tarball_sha256", "runc", "runc_sha256") if getattr(self, key) is None]
+        if problems:
+            raise ValidationError.from_exception_data("containerd", problems)
+        return self
+
+
+class KubeadmSettings(RoleSettings):
+    """Role `kubeadm`: kubelet, kubeadm and kubectl, `kubeadm init` on the first controlplane node
+    and `kubeadm join` everywhere else."""
+
+    model_config = prefixed("kubeadm")
+
+    enabled: bool = Field(True, description="bootstrap the cluster with kubeadm (off: it is made some other way)")
+    packages_source: Literal[KUBEADM_PACKAGE_SOURCES] = Field("pkgs.k8s.io", description=(
+        "where kubelet, kubeadm and kubectl come from: `pkgs.k8s.io` (the Kubernetes package repository for "
+        "`kubernetes_version`'s minor, its signing key pinned), `apt` (the node's own apt sources) or `debs` "
+        "(a directory of .deb files on the controller: `kubeadm_debs_dir`)"))
+    debs_dir: str | None = Field(None, description="with `debs`: the directory of .deb files on the controller")
+    admin_kubeconfig: str = Field("~/.kube/kubewire-admin.conf", description=(
+        "where the admin kubeconfig is written on the controller (mode 0600)"))
+
+    @model_validator(mode="after")
+    def _debs_dir_given(self) -> KubeadmSettings:
+        if self.packages_source == "debs" and not (self.debs_dir and os.path.isdir(os.path.expanduser(self.debs_dir))):
+            raise ValidationError.from_exception_data("kubeadm", [problem_at(
+                ("kubeadm_debs_dir",), self.debs_dir, "must be a directory on the controller holding the kubelet, "
+                "kubeadm and kubectl .deb files (kubeadm_packages_source is 'debs')")])
         return self

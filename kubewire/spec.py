@@ -37,10 +37,12 @@ from .names import (
 from .settings import (
     AddonsSettings,
     CniSettings,
+    ContainerdSettings,
     CorednsSettings,
     FirewallSettings,
     HostsSettings,
     IngressSettings,
+    KubeadmSettings,
     KubeProxySettings,
     PrereqsSettings,
     RoleSettings,
@@ -89,7 +91,29 @@ def _node_ip(value: Any) -> IPv4Address:
     return address(value)
 
 
+def _is_ipv4(text: str) -> bool:
+    try:
+        IPv4Address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _control_plane_endpoint(value: Any) -> str | None:
+    # kubeadm: "a stable IP address or DNS name for the control plane", with an optional port
+    # (ClusterConfiguration.controlPlaneEndpoint, kubeadm's v1beta3/v1beta4 API reference).
+    if value is None:
+        return None
+    host, _, port = value.rpartition(":") if isinstance(value, str) and ":" in value else (value, "", "")
+    valid_host = isinstance(host, str) and (_is_ipv4(host) or is_dns_subdomain(host))
+    if not valid_host or (port and not (port.isdigit() and 1 <= int(port) <= 65535)):
+        raise spec_error("must be HOST or HOST:PORT, HOST an IPv4 address or DNS name (e.g. 192.168.56.5:6443 or "
+                         "api.lab.example)")
+    return value
+
+
 KubernetesVersion = Annotated[str, BeforeValidator(_kubernetes_version)]
+ControlPlaneEndpoint = Annotated[str | None, BeforeValidator(_control_plane_endpoint)]
 NodePodPrefix = Annotated[int, BeforeValidator(_prefix_length)]
 NodeName = DnsLabel("is not a valid node name: use lower-case letters, digits and '-' "
                     "(an RFC 1123 label, at most 63 characters)")
@@ -125,6 +149,7 @@ class NodeSpec(BaseModel):
     prereqs: PrereqsSettings = PrereqsSettings()
     firewall: FirewallSettings = FirewallSettings()
     cni: CniSettings = CniSettings()
+    containerd: ContainerdSettings = ContainerdSettings()
 
     @property
     def is_controlplane(self) -> bool:
@@ -142,7 +167,8 @@ class ClusterSpec(BaseModel):
 
     cluster_name: ClusterName = Field("kubewire", description="the cluster's name (an RFC 1123 label)")
     kubernetes_version: KubernetesVersion = Field(
-        DEFAULT_K8S_VERSION, description="`\"MAJOR.MINOR\"` (quoted), 1.29 to 1.37",
+        DEFAULT_K8S_VERSION,
+        description=f"`\"MAJOR.MINOR\"` (quoted), 1.{SUPPORTED_K8S_MINORS.start} to 1.{SUPPORTED_K8S_MINORS.stop - 1}",
         json_schema_extra=readme_default(f'`"{DEFAULT_K8S_VERSION}"`'))
     pod_cidr: PodCidr = Field(IPv4Network("10.244.0.0/16"),
                               description="the pod network; each node gets a subnet of it")
@@ -163,6 +189,10 @@ class ClusterSpec(BaseModel):
         "iptables",
         description="`iptables`, `ipvs` (deprecated upstream in 1.35: allowed, with a warning) or `nftables` "
                     "(1.31+); `userspace` was removed in 1.26")
+    control_plane_endpoint: ControlPlaneEndpoint = Field(None, description=(
+        "where every node and kubeconfig reaches the API server: `HOST` or `HOST:PORT` (e.g. a load balancer "
+        "in front of several controlplanes); it is in the API server's certificate"),
+        json_schema_extra=readme_default("the first controlplane node's `node_ip`:6443"))
     nodes: tuple[NodeSpec, ...]
     # Cluster roles' settings (kubewire/settings.py), from group data: the add-ons and how they are applied.
     addons: AddonsSettings = AddonsSettings()
@@ -170,6 +200,7 @@ class ClusterSpec(BaseModel):
     coredns: CorednsSettings = CorednsSettings()
     weave: WeaveSettings = WeaveSettings()
     ingress: IngressSettings = IngressSettings()
+    kubeadm: KubeadmSettings = KubeadmSettings()
 
     @field_validator("nodes")
     @classmethod
@@ -193,6 +224,15 @@ class ClusterSpec(BaseModel):
     # Derived values -------------------------------------------------------------------------
 
     @property
+    def api_server_endpoint(self) -> str:
+        """HOST:PORT of the API server for nodes and kubeconfigs: control_plane_endpoint, or the first
+        controlplane node's node_ip on the API server's port."""
+        if self.control_plane_endpoint is None:
+            return f"{self.controlplane[0].node_ip}:{API_SERVER_PORT}"
+        host, _, port = self.control_plane_endpoint.rpartition(":")
+        return self.control_plane_endpoint if port.isdigit() else f"{self.control_plane_endpoint}:{API_SERVER_PORT}"
+
+    @property
     def minor(self) -> int:
         return int(self.kubernetes_version.split(".")[1])
 
@@ -209,11 +249,6 @@ class ClusterSpec(BaseModel):
     def kubelet_dns(self) -> dict[str, Any]:
         """What the kubelet tells pods about DNS (KubeletConfiguration clusterDNS and clusterDomain)."""
         return {"clusterDNS": [str(self.cluster_dns_ip)], "clusterDomain": self.cluster_domain}
-
-    @property
-    def api_server_endpoint(self) -> str:
-        """Where node agents reach the API server without service routing: the first controlplane node."""
-        return f"{self.controlplane[0].node_ip}:{API_SERVER_PORT}"
 
     @property
     def kubeadm_api_version(self) -> str:

@@ -93,3 +93,49 @@ INGRESS_NGINX_KUBERNETES_MINORS = range(30, 35)
 def weave_images(repo: str, tag: str) -> tuple[str, str]:
     """The weave-kube and weave-npc images from a repository: ('docker.io/weaveworks/weave-kube:2.8.1', …)."""
     return f"{repo}/weave-kube:{tag}", f"{repo}/weave-npc:{tag}"
+
+# containerd, the upstream release's static build (no glibc dependency, so one tarball for every
+# distribution): https://github.com/containerd/containerd/releases/download/v<version>/
+# containerd-static-<version>-linux-<arch>.tar.gz, sha256 from the release's .sha256sum files
+# (the same values as kubespray's roles/kubespray_defaults/vars/main/checksums.yml,
+# containerd_static_archive_checksums).
+CONTAINERD_VERSION = "2.2.1"
+CONTAINERD_URL = ("https://github.com/containerd/containerd/releases/download/v{version}/"
+                  "containerd-static-{version}-linux-{arch}.tar.gz")
+CONTAINERD_SHA256 = {
+    "2.2.1": {
+        "amd64": "af3e82bac6abed58d45956c653244aa2be583359a9753614278ef652012f2883",
+        "arm64": "6b3b011ee388638eace05ac3be0eb32dfb4a43086695c29d06e997febd336f2e",
+    },
+}
+
+# runc, the OCI runtime containerd starts containers with: one static binary per architecture,
+# https://github.com/opencontainers/runc/releases/download/v<version>/runc.<arch>, sha256 from the
+# release's runc.sha256sum (kubespray's runc_checksums carry the same values).
+RUNC_VERSION = "1.3.4"
+RUNC_URL = "https://github.com/opencontainers/runc/releases/download/v{version}/runc.{arch}"
+RUNC_SHA256 = {
+    "1.3.4": {
+        "amd64": "5966ca40b6187b30e33bfc299c5f1fe72e8c1aa01cf3fefdadf391668f47f103",
+        "arm64": "d6dcab36d1b6af1b72c7f0662e5fcf446a291271ba6006532b95c4144e19d428",
+    },
+}
+
+# The pod sandbox ("pause") image kubeadm pre-pulls and the kubelet expects
+# (constants.PauseVersion in kubernetes/cmd/kubeadm/app/constants/constants.go: 3.9 for 1.29,
+# 3.10 for 1.30-1.33, 3.10.1 for 1.34 and 1.35 (v1.35.8's constants.go); 1.36 is given 1.35's
+# pin, not yet read from its own branch).
+PAUSE_IMAGE = "registry.k8s.io/pause"
+PAUSE_VERSIONS = {29: "3.9", 30: "3.10", 31: "3.10", 32: "3.10", 33: "3.10", 34: "3.10.1", 35: "3.10.1",
+                  36: "3.10.1"}
+
+# Kubernetes packages (kubelet, kubeadm, kubectl) from the community repository, one per minor:
+# https://pkgs.k8s.io/core:/stable:/v1.<minor>/deb/ (kubernetes.io "Installing kubeadm"). Every
+# minor's repository is signed by the same key, published as Release.key next to it; its
+# fingerprint (uid "isv:kubernetes OBS Project", expires 2026-12-29: re-pin when upstream rotates it):
+KUBERNETES_APT_URL = "https://pkgs.k8s.io/core:/stable:/v1.{minor}/deb/"
+KUBERNETES_APT_KEY_FINGERPRINT = "DE15B14486CD377B9E876E1A234654DA9A296436"
+
+
+def pause_image(minor: int) -> str:
+    return f"{PAUSE_IMAGE}:{PAUSE_VERSIONS[minor]}"

@@ -67,9 +67,6 @@ VETH_LINK = "[Match]\nDriver=veth\n\n[Link]\nMACAddressPolicy=none\n"
 # systemd-networkd`. networkd.conf(5): ManageForeignRoutes=no keeps them.
 NETWORKD_DROPIN = "/etc/systemd/networkd.conf.d/50-kubewire.conf"
 NETWORKD_KEEP_ROUTES = "[Network]\nManageForeignRoutes=no\n"
-CONTAINERD_CONFIG = "/etc/containerd/config.toml"
-CONTAINERD_DROPIN_DIR = "/etc/containerd/conf.d"
-CONTAINERD_DROPIN = f"{CONTAINERD_DROPIN_DIR}/kubewire-cni.toml"
 DEBIAN_PLUGINS_DIR = "/usr/lib/cni"
 
 # What Weave Net 2.8.1 leaves on a node (weaveworks/weave): the bridge "weave", the Open vSwitch
@@ -144,9 +141,6 @@ def cni_probes(settings: CniSettings, wanted: dict[str, str]) -> tuple[tuple[str
                            "grep -E '^[*]|^:WEAVE[ -]|^-A [^ ]+ .*(-j WEAVE(-[^ ]+)?|-[io] weave)( |$)'"),
         ("weave files", f"ls -1d -- {conf_dir}/{WEAVE_CONFLIST} {conf_dir}/10-weave.conf {bin_dir}/weave-net "
                         f"{bin_dir}/weave-ipam {bin_dir}/weave-plugin-* {WEAVE_DB_DIR}"),
-        ("containerd", "containerd --version"),
-        ("containerd imports", f"grep -E '^imports' {CONTAINERD_CONFIG}"),
-        (CONTAINERD_DROPIN, file_digest_probe(CONTAINERD_DROPIN)),
     )
 
 
@@ -169,8 +163,6 @@ def cni() -> None:
         _remove_bridge_network(wanted, probed)
         _move_aside_winning_configs(settings.conf_dir, probed, WEAVE_CONFLIST, "written by Weave Net's pods",
                                     ignore=CONFLIST)  # kubewire's own is removed above
-    if settings.configure_containerd and first_line(probed, "containerd"):
-        _containerd(settings, probed)
 
 
 def _install_plugins(settings: CniSettings, probed: dict) -> None:
@@ -283,21 +275,3 @@ def _remove_weave_state(probed: dict) -> None:
                              links=probed.get("weave links", []),
                              iptables=weave_iptables(probed.get("weave iptables", [])),
                              paths=probed.get("weave files", []))
-
-
-def _containerd(settings: CniSettings, probed: dict) -> None:
-    version = first_line(probed, "containerd").split()
-    major = int(next((word.lstrip("v").split(".")[0] for word in version if word.lstrip("v")[:1].isdigit()), "1"))
-    dropin = render("cni", "containerd-cni.toml.j2", major=major, bin_dir=settings.bin_dir, conf_dir=settings.conf_dir)
-    changed = [put_if_changed(probed, CONTAINERD_DROPIN, CONTAINERD_DROPIN, dropin,
-                              name=f"Write containerd's CNI settings {CONTAINERD_DROPIN}")]
-    if CONTAINERD_DROPIN_DIR not in first_line(probed, "containerd imports"):
-        if first_line(probed, "containerd imports"):
-            raise CniError(f"{host.name}: {CONTAINERD_CONFIG} has its own `imports`; add "
-                           f"\"{CONTAINERD_DROPIN_DIR}/*.toml\" to it")
-        changed.append(files.line(name=f"Import {CONTAINERD_DROPIN_DIR} in {CONTAINERD_CONFIG}", path=CONTAINERD_CONFIG,
-                                  line=f'imports = ["{CONTAINERD_DROPIN_DIR}/*.toml"]', present=True))
-    changed = [op for op in changed if op is not None]
-    if changed:
-        systemd.service(name="Restart containerd", service="containerd", restarted=True,
-                        _if=lambda: any(op.did_change() for op in changed))

@@ -4,7 +4,13 @@ The lab's host keys are generated once and pinned in the lab's known_hosts; chec
 relaxed to accept-new only here, so a node added to the lab is accepted on first contact.
 """
 
-from kubewire.lab import client_key, cni_tarball, cni_tarball_sha256, cni_tarball_version, known_hosts_file
+from kubewire.lab import (
+    client_key,
+    cni_tarball,
+    cni_tarball_sha256,
+    cni_tarball_version,
+    known_hosts_file,
+)
 
 ssh_user = "root"
 ssh_key = str(client_key())
@@ -20,3 +26,15 @@ cni_plugins_source = "tarball"
 cni_plugins_tarball = str(cni_tarball())
 cni_plugins_tarball_sha256 = cni_tarball_sha256()
 cni_plugins_version = cni_tarball_version()
+
+# containerd and runc come from the lab's repository (the distribution's packages). This host's
+# capability bounding set lacks CAP_SYS_RESOURCE, so runc cannot lower a sandbox's oom_score_adj:
+# the CRI keeps it at containerd's own.
+containerd_restrict_oom_score_adj = True
+# No registry is reachable: the lab's locally built pause image stands in (kubewire lab images).
+containerd_sandbox_image = "kubewire.lab/pause:lab"
+
+# The lab's apt repository has no kubelet/kubeadm (Debian packages neither): the bootstrap is off
+# here. Turned on, it stops before any change, naming the package source to configure.
+kubeadm_enabled = False
+kubeadm_packages_source = "apt"

@@ -64,6 +64,8 @@ class Plan(dict):
         super().__init__()
         self.uploads: dict[str, list[Upload]] = {}
         self.noops: dict[str, list[str]] = {}
+        # pyinfra's command objects as generated (a FunctionCommand runs only while executing).
+        self.commands: dict[str, list[Any]] = {}
 
     def uploaded(self, node: str, dest: str) -> str | bytes:
         """The content uploaded to `dest` on `node` (the last upload there); fails when there was none."""
@@ -118,7 +120,7 @@ def plan(controlplane: list, workers: list, deploy: Callable, settings: dict | N
     result = Plan()
     for host in inventory:
         node = host.data.node_name
-        result[node], result.uploads[node], result.noops[node] = [], [], []
+        result[node], result.uploads[node], result.noops[node], result.commands[node] = [], [], [], []
     state.is_executing = True  # pyinfra evaluates `_if` only while executing
     for op_hash in state.get_op_order():
         for host in inventory:
@@ -131,10 +133,17 @@ def plan(controlplane: list, workers: list, deploy: Callable, settings: dict | N
                 commands, noops = record_noops(op_data.command_generator)
             op_data.operation_meta.set_complete(True, commands, CommandOutput([]))
             result[node] += [command_text(command) for command in commands]
+            result.commands[node] += commands
             result.uploads[node] += [upload_of(command) for command in commands
                                      if isinstance(command, FileUploadCommand)]
             result.noops[node] += noops
     return result
+
+
+def plan_commands(controlplane: list, workers: list, deploy: Callable, settings: dict | None = None
+                  ) -> dict[str, list[Any]]:
+    """Like `plan`, with pyinfra's command objects (an upload's `src` holds what it would write)."""
+    return plan(controlplane, workers, deploy, settings).commands
 
 
 def probes_answer(outputs: dict[str, list[str] | str]) -> dict:

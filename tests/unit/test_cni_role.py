@@ -49,7 +49,6 @@ def converged(tarball, files_for_host=None, **changes) -> dict:
     state.update({"routes": [], "routes unit": "enabled", "masquerade unit": "enabled",
                   "masquerade live": live.group(1) if live else "",
                   "masquerade listing": "f" * 64, "masquerade loaded": "f" * 64,
-                  "containerd": "", "containerd imports": "", cni_role.CONTAINERD_DROPIN: "",
                   cni_role.LEGACY_LOOPBACK: "", "weave links": [], "weave iptables": [], "weave files": []})
     state.update(changes)
     return state
@@ -139,21 +138,6 @@ def test_weave_removes_bridge_config_and_routes(tarball):
                         settings={"cni_plugin": "weave"})
     assert "ip route flush proto 75" in commands
     assert not any("pod-routes.sh" in c and c.startswith("/bin/sh") for c in commands)
-
-
-@pytest.mark.parametrize("version, section, key", [
-    ("containerd containerd.io 1.7.24 abc", 'plugins."io.containerd.grpc.v1.cri".cni', "bin_dir ="),
-    ("containerd github.com/containerd/containerd/v2 v2.0.2 abc", 'plugins."io.containerd.cri.v1.runtime".cni',
-     "bin_dirs ="),
-])
-def test_containerd_gets_the_cni_dirs_for_its_major_version(tarball, version, section, key):
-    commands = plan_cni(tarball, lambda files: converged(tarball, files, routes=live_routes(), containerd=version))
-    dropin = next(c for c in commands if "kubewire-cni.toml" in c)
-    assert dropin  # uploaded
-    text = cni_role.render("cni", "containerd-cni.toml.j2", major=int(version.split()[2].lstrip("v")[0]),
-                           bin_dir="/opt/cni/bin", conf_dir="/etc/cni/net.d")
-    assert f"[{section}]" in text and key in text
-    assert any("imports" in c and "config.toml" in c for c in commands)
 
 
 def test_download_keeps_only_a_file_with_the_pinned_checksum(tarball, tmp_path):

@@ -196,9 +196,8 @@ def test_kubeadm_config_api_and_values(version, api):
     assert cluster["networking"] == {"podSubnet": "10.244.0.0/16", "serviceSubnet": "10.100.0.0/16",
                                      "dnsDomain": "cluster.local"}
     assert kubelet["clusterDNS"] == ["10.100.0.10"] and kubelet["clusterDomain"] == "cluster.local"
-    if api == "v1beta3":
-        assert "--skip-phases=addon/kube-proxy,addon/coredns" in manifest.text
-    else:
+    assert find(manifest.objects, "InitConfiguration")["skipPhases"] == ["addon/kube-proxy", "addon/coredns"]
+    if api == "v1beta4":
         assert cluster["proxy"] == {"disabled": True} and cluster["dns"] == {"disabled": True}
 
 

@@ -91,4 +91,3 @@ def test_values_derived_for_the_components():
         assert spec.kubeadm_api_version == ("v1beta3" if version == "1.30" else "v1beta4")
         # The add-on pipeline renders the same values (until it reads these properties itself).
         assert spec.kubelet_dns == manifests.kubelet_dns_settings(spec)
-        assert spec.kubeadm_api_version == manifests.kubeadm_api(spec)
