@@ -6,6 +6,7 @@ each operation; the counts go to the JSON file named by KUBEWIRE_BENCH_COUNTS.
 
 import atexit
 import base64
+import functools
 import json
 import os
 import resource
@@ -16,6 +17,8 @@ from collections import Counter
 from pyinfra.api.state import BaseStateCallback
 from pyinfra.connectors.ssh import SSHConnector
 from pyinfra.operations import apt
+
+from kubewire import operations as kubewire_operations
 
 commands: Counter = Counter()
 # Everything each host was sent, in order: ["cmd", text] (["pkg", text] for a command of a package
@@ -58,16 +61,22 @@ def put_file(self, filename_or_io, remote_filename, *args, **kwargs):
 SSHConnector.run_shell_command = run_shell_command
 SSHConnector.put_file = put_file
 
-_apt_packages = apt.packages
+def counted_as_packages(module, name: str) -> None:
+    """Record the hash of every operation `module.name` creates: its time is package time."""
+    original = getattr(module, name)
+
+    @functools.wraps(original)  # keeps pyinfra's `_inner`, which other operations yield from
+    def wrapper(*args, **kwargs):
+        meta = original(*args, **kwargs)
+        package_ops.add(meta._hash)
+        return meta
+
+    setattr(module, name, wrapper)
 
 
-def packages(*args, **kwargs):
-    meta = _apt_packages(*args, **kwargs)
-    package_ops.add(meta._hash)
-    return meta
-
-
-apt.packages = packages  # roles call apt.packages through the module, so they get this one
+# The operations that install packages (roles call them through their modules, so get these).
+counted_as_packages(apt, "packages")
+counted_as_packages(kubewire_operations, "packages_installed")
 
 
 class OperationTimer(BaseStateCallback):
