@@ -21,7 +21,6 @@ from .ports import CNI_PORTS, CONTROLPLANE_PORTS, WORKER_PORTS
 from .spec import ClusterSpec, NodeSpec
 
 FORMATS = ("svg", "png")
-ROUTE_PROTO = 75  # the routing protocol number the cni role gives pod routes ("kubewire")
 NODES_PER_ROW = 5  # keeps a 20-node lab legible: rows of nodes under the node network
 MISSING, UNEXPECTED, PENDING = "#c62828", "#6a1b9a", "#757575"
 FONT = "Helvetica"
@@ -39,9 +38,7 @@ class LiveNode:
 
 def pod_routes(spec: ClusterSpec, node: NodeSpec) -> dict[str, str]:
     """The routes the cni role gives `node` (bridge CNI): every other node's pod subnet via that node."""
-    if spec.cni_plugin != "bridge":
-        return {}
-    return {str(spec.pod_cidr_for(other.host)): str(other.node_ip) for other in spec.nodes if other.host != node.host}
+    return spec.pod_routes(node.host) if spec.cni_plugin == "bridge" else {}
 
 
 def _cell(text: str, bold: bool = False, color: str = "", align: str = "LEFT") -> str:
@@ -159,6 +156,8 @@ def diagram(spec: ClusterSpec, live: dict[str, LiveNode] | None = None) -> graph
 
 def live_command() -> str:
     """One command per node: its IPv4 addresses, kubewire's pod routes and its bridges."""
+    from .roles.cni import ROUTE_PROTO  # kubewire's pod routes carry it
+
     return (f"echo '@@addresses'; ip -4 -o addr show | awk '{{print $4}}'; "
             f"echo '@@routes'; ip -4 route show proto {shlex.quote(str(ROUTE_PROTO))}; "
             "echo '@@bridges'; ip -o link show type bridge | awk -F': ' '{print $2}'")

@@ -72,7 +72,7 @@ def extra_args(obj: dict, path: str) -> dict[str, str]:
 
 def kubeadm_checks(spec: ClusterSpec, objects: list[dict]) -> list[ManifestProblem]:
     """kubeadm's kinds have no published schema: check the values kubewire sets in them."""
-    from .manifests import ManifestProblem, find, kubelet_dns_settings, object_name
+    from .manifests import ManifestProblem, find, object_name
 
     init = find(objects, "InitConfiguration") or {"kind": "InitConfiguration"}
     cluster = find(objects, "ClusterConfiguration") or {"kind": "ClusterConfiguration"}
@@ -86,7 +86,7 @@ def kubeadm_checks(spec: ClusterSpec, objects: list[dict]) -> list[ManifestProbl
         (cluster, "networking.podSubnet", str(spec.pod_cidr)),
         (cluster, "networking.serviceSubnet", str(spec.service_cidr)),
         (cluster, "networking.dnsDomain", spec.cluster_domain),
-        *((kubelet, key, value) for key, value in kubelet_dns_settings(spec).items()),
+        *((kubelet, key, value) for key, value in spec.kubelet_dns.items()),
     ]
     problems = []
     for obj, path, want in expected:

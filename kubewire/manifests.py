@@ -160,11 +160,6 @@ def _coredns_checks(spec: ClusterSpec, objects: list[dict]) -> list[ManifestProb
     return [ManifestProblem(object_name(service), "spec.clusterIP", problem)] if problem else []
 
 
-def kubelet_dns_settings(spec: ClusterSpec) -> dict[str, Any]:
-    """What the kubelet tells pods about DNS (KubeletConfiguration fields), from the spec."""
-    return {"clusterDNS": [str(spec.cluster_dns_ip)], "clusterDomain": spec.cluster_domain}
-
-
 def _get(obj: dict, path: str) -> Any:
     for key in path.split("."):
         obj = obj.get(key) if isinstance(obj, dict) else None

@@ -34,6 +34,7 @@ from .names import (
     is_dns_subdomain,
     spec_error,
 )
+from .paths import NODE_GROUPS
 from .settings import (
     AddonsSettings,
     CniSettings,
@@ -64,7 +65,6 @@ API_SERVER_PORT = 6443
 
 CNI_PLUGINS = ("bridge", "weave")
 KUBE_PROXY_MODES = ("iptables", "ipvs", "nftables")
-GROUPS = ("controlplane", "workers")
 
 
 def _kubernetes_version(value: Any) -> str:
@@ -205,7 +205,7 @@ class ClusterSpec(BaseModel):
     @field_validator("nodes")
     @classmethod
     def _valid_nodes(cls, nodes: tuple[NodeSpec, ...]) -> tuple[NodeSpec, ...]:
-        problems = checks.node_list_problems(nodes, GROUPS)
+        problems = checks.node_list_problems(nodes, NODE_GROUPS)
         if problems:
             raise ValidationError.from_exception_data("nodes", problems)
         return nodes
@@ -281,6 +281,10 @@ class ClusterSpec(BaseModel):
     def pod_subnets(self) -> dict[str, IPv4Network]:
         """Each node's pod subnet, by inventory host name (see `allocate_pod_subnets`)."""
         return dict(self._pod_subnets)
+
+    def pod_routes(self, host: str) -> dict[str, str]:
+        """The bridge CNI's routes on `host`: every other node's pod subnet, via that node's address."""
+        return {str(self.pod_cidr_for(other.host)): str(other.node_ip) for other in self.nodes if other.host != host}
 
     def pod_cidr_for(self, host: str) -> IPv4Network:
         return self._pod_subnets[host]

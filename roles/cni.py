@@ -93,7 +93,7 @@ def cni_files(host_name: str) -> dict[str, str]:
         f"{settings.conf_dir}/{CONFLIST}": render(
             "cni", f"{CONFLIST}.j2", network_name=settings.network_name, bridge=settings.bridge, mtu=settings.mtu,
             pod_subnet=str(subnet), gateway=str(subnet.network_address + 1)),
-        ROUTES_SCRIPT: render("cni", "pod-routes.sh.j2", routes=pod_routes(host_name), proto=ROUTE_PROTO),
+        ROUTES_SCRIPT: render("cni", "pod-routes.sh.j2", routes=spec.pod_routes(host_name), proto=ROUTE_PROTO),
         ROUTES_UNIT_FILE: render("cni", "kubewire-pod-routes.service.j2", script=ROUTES_SCRIPT),
         RT_PROTOS_FILE: f"{ROUTE_PROTO}\tkubewire\n",
         MASQUERADE_RULES: masquerade_rules()[0],
@@ -110,12 +110,6 @@ def masquerade_rules() -> tuple[str, str]:
                "kube_proxy_mark": f"{KUBE_PROXY_MASQUERADE_MARK:#x}"}
     digest = sha256(render("cni", "pod-masquerade.nft.j2", digest="", **context))[:16]
     return render("cni", "pod-masquerade.nft.j2", digest=digest, **context), digest
-
-
-def pod_routes(host_name: str) -> dict[str, str]:
-    """Every other node's pod subnet, and the node address it is routed via."""
-    spec = cluster_spec()
-    return {str(spec.pod_cidr_for(other.host)): str(other.node_ip) for other in spec.nodes if other.host != host_name}
 
 
 def cni_probes(settings: CniSettings, wanted: dict[str, str]) -> tuple[tuple[str, str], ...]:
@@ -222,7 +216,7 @@ def _pod_routes(probed: dict, wanted: dict[str, str]) -> None:
     _unit_enabled(ROUTES_UNIT, ROUTES_UNIT_FILE, wanted, probed, "routes unit", "pod routes come back at boot")
     live = {" ".join(line.split()[:3]) for line in probed.get("routes", [])}
     pod_routes_applied(name="Route other nodes' pod subnets via their nodes", script=ROUTES_SCRIPT, live=live,
-                       wanted={f"{subnet} via {via}" for subnet, via in pod_routes(host.name).items()})
+                       wanted={f"{subnet} via {via}" for subnet, via in cluster_spec().pod_routes(host.name).items()})
 
 
 def _pod_masquerade(probed: dict, wanted: dict[str, str]) -> None:

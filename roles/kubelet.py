@@ -13,7 +13,6 @@ from pyinfra.operations import systemd
 
 from kubewire import operations
 from kubewire.inventory import cluster_spec
-from kubewire.manifests import kubelet_dns_settings
 
 KUBELET_CONFIG = "/var/lib/kubelet/config.yaml"
 
@@ -21,7 +20,7 @@ KUBELET_CONFIG = "/var/lib/kubelet/config.yaml"
 @deploy("Kubelet")
 def kubelet() -> None:
     upload = operations.yaml_settings(name="Set the kubelet's clusterDNS and clusterDomain from the spec",
-                                      path=KUBELET_CONFIG, wanted=kubelet_dns_settings(cluster_spec()),
+                                      path=KUBELET_CONFIG, wanted=cluster_spec().kubelet_dns,
                                       current_lines=host.get_fact(FileContents, path=KUBELET_CONFIG))
     systemd.service(name="Restart the kubelet", service="kubelet", running=True, restarted=True,
                     _if=upload.did_change)

@@ -2,7 +2,6 @@
 
 import yaml
 
-from kubewire.manifests import kubelet_dns_settings
 from kubewire.operations import with_settings
 from kubewire.roles.kubelet import KUBELET_CONFIG, kubelet
 from kubewire.spec import HostInput, parse_cluster
@@ -54,8 +53,8 @@ def test_the_rewritten_file_keeps_the_other_settings():
     spec = parse_cluster({"dns_service_ip": "10.96.0.20"}, [
         HostInput("controlplane", frozenset({"controlplane"}), {"node_ip": "192.168.56.10"})])
     current = KUBELET_YAML.format(dns="10.96.0.53", domain="cluster.local")
-    config = yaml.safe_load(with_settings(current, kubelet_dns_settings(spec)))
+    config = yaml.safe_load(with_settings(current, spec.kubelet_dns))
     assert config["clusterDNS"] == ["10.96.0.20"]
     assert config["clusterDomain"] == "cluster.local"
     assert config["cgroupDriver"] == "systemd"
-    assert with_settings(yaml.safe_dump(config), kubelet_dns_settings(spec)) is None
+    assert with_settings(yaml.safe_dump(config), spec.kubelet_dns) is None

@@ -82,12 +82,8 @@ def test_parse_cluster_returns_a_cluster_spec():
 
 
 def test_values_derived_for_the_components():
-    from kubewire import manifests
-
     for version in ("1.30", "1.31"):
         spec = parse_cluster({"kubernetes_version": version, "dns_service_ip": "10.96.0.53"}, lab_hosts())
         assert spec.kubelet_dns == {"clusterDNS": ["10.96.0.53"], "clusterDomain": "cluster.local"}
         assert spec.api_server_endpoint == "192.168.56.10:6443"
         assert spec.kubeadm_api_version == ("v1beta3" if version == "1.30" else "v1beta4")
-        # The add-on pipeline renders the same values (until it reads these properties itself).
-        assert spec.kubelet_dns == manifests.kubelet_dns_settings(spec)
