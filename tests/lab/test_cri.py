@@ -72,14 +72,14 @@ def images(spec):
 
 @pytest.fixture(scope="module")
 def runtime(converged, spec, nodes, images):
-    from tests.cri.client import CriClient, Pod
+    from tests.cri.client import CriClient
 
     snapshotter = spec.node(POD_NODE).containerd.snapshotter
     nodes[POD_NODE].check_output(f"ctr -n k8s.io images import --snapshotter {snapshotter} {images.node_archive}")
     client = CriClient(str(node_root(POD_NODE) / "run/containerd/containerd.sock"))
     yield client
-    for item in client.pods():  # whatever a failed test left behind
-        client.remove_pod(Pod(item.id, None))
+    for pod_id in client.pods():  # whatever a failed test left behind
+        client.remove_pod(pod_id)
     client.close()
 
 
@@ -89,7 +89,7 @@ def pod(runtime, images, spec):
     sandbox = runtime.run_pod("cri-proof", parent, host_ports={HTTP_PORT: HOST_PORT})
     container = runtime.start_container(sandbox, "httpd", images.busybox, ["sh", "-c", HTTPD])
     yield sandbox, container, runtime.pod_ip(sandbox)
-    if sandbox.id in {item.id for item in runtime.pods()}:
+    if sandbox in runtime.pods():
         runtime.remove_pod(sandbox)
 
 
@@ -164,4 +164,4 @@ def test_removing_the_sandbox_frees_its_address(runtime, pod, spec, nodes):
     runtime.remove_pod(sandbox)
     leases = nodes[POD_NODE].check_output(f"ls /var/lib/cni/networks/{spec.node(POD_NODE).cni.network_name}")
     assert pod_ip not in leases.split()
-    assert sandbox.id not in {item.id for item in runtime.pods()}
+    assert sandbox not in runtime.pods()
