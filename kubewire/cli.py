@@ -73,7 +73,7 @@ def _lab_errors(func):
 @click.option("--nodes", "count", default=3, show_default=True, help="controlplane plus N-1 workers")
 @click.option("--suite", "suites", default=lab_module.DEFAULT_SUITE, show_default=True,
               help=f"Debian suite of the nodes ({', '.join(lab_module.SUITES)}); a comma-separated list "
-                   "is assigned to the nodes in turn (bookworm,trixie: controlplane bookworm, node01 trixie, ...)")
+                   "is assigned to the nodes in turn (trixie,bookworm: controlplane trixie, node01 bookworm, ...)")
 @click.option("--recreate", is_flag=True, help="start from fresh nodes even if this lab is already up")
 @_lab_errors
 def up(count: int, suites: str, recreate: bool) -> None:

@@ -1,5 +1,7 @@
 """Checks across all nodes before any role changes anything, from one probe per node.
 
+- Every node must run a distribution kubewire supports (Debian 12 or 13, from os-release;
+  see kubewire/distribution.py).
 - Every node must be a distinct machine: hostname, MAC of the node interface, machine id and
   product_uuid (where the machine has one) unique across the inventory. Cloned VMs and copied
   images share these silently and break Kubernetes in odd ways (nodes replacing each other,
@@ -25,6 +27,7 @@ from gevent.lock import Semaphore
 from pyinfra import logger, state
 from pyinfra.api.exceptions import PyinfraError
 
+from .distribution import OS_RELEASE_PROBE, unsupported_distribution
 from .facts import Probes, first_line
 from .foreign_firewall import (
     FOREIGN_FIREWALL_PROBES,
@@ -53,6 +56,7 @@ class NodeFacts:
     firewall_services: tuple[str, ...] = ()  # ufw, firewalld when active
     nft_tables: tuple[str, ...] = ()  # `nft -j list table` of each foreign table with an input/forward chain
     iptables_legacy: tuple[str, ...] = ()  # `iptables-legacy-save -t filter`
+    os_release: tuple[str, ...] = ()  # /etc/os-release (os-release(5)); none read: refused as unknown
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,7 @@ def identity_probes(node_ip: str) -> tuple[tuple[str, str], ...]:
         ("hostname", "hostname"),
         ("kernel", "uname -r"),
         *FOREIGN_FIREWALL_PROBES,
+        OS_RELEASE_PROBE,
         ("machine-id", "cat /etc/machine-id"),
         ("mac", f"ip -o -4 addr show to {node_ip} | awk '{{print $2}}' | head -n1 | "
                 "xargs -I{} cat /sys/class/net/{}/address"),
@@ -85,7 +90,8 @@ def read_node(host, spec: ClusterSpec) -> tuple[NodeIdentity, NodeFacts]:
                             first_line(probed, "machine-id"), first_line(probed, "product-uuid").lower())
     return identity, NodeFacts(host.name, first_line(probed, "kernel"),
                                tuple(line.strip() for line in probed.get("firewall services", []) if line.strip()),
-                               tuple(probed.get("nft filter tables", [])), tuple(probed.get("iptables legacy", [])))
+                               tuple(probed.get("nft filter tables", [])), tuple(probed.get("iptables legacy", [])),
+                               tuple(probed.get(OS_RELEASE_PROBE[0], [])))
 
 
 def kernel_problems(spec: ClusterSpec, facts: list[NodeFacts]) -> list[str]:
@@ -157,6 +163,9 @@ def pre_change_report(spec: ClusterSpec, identities: list[NodeIdentity], facts: 
                       ) -> tuple[str, list[str]]:
     """(the error that stops the run, or "", warnings) from every node's facts."""
     sections = []
+    distributions = [problem for node in facts if (problem := unsupported_distribution(node.host, node.os_release))]
+    if distributions:
+        sections.append("node distributions kubewire does not support:\n  - " + "\n  - ".join(distributions))
     clashes = identity_clashes(identities)
     if clashes:
         sections.append("nodes are not distinct machines:\n  - " + "\n  - ".join(clashes) + "\n" + IDENTITY_FIX)

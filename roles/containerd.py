@@ -166,7 +166,9 @@ def _version_to_configure(settings: ContainerdSettings) -> tuple[int, int]:
 
     A distribution's package gets config version 2, which containerd 1.x reads and 2.x migrates
     (docs/cri/config.md): which version apt installs is not known while planning (a fresh node may
-    not even have its package lists yet), and a layout chosen later would change on the next run."""
+    not even have its package lists yet), and a layout chosen later would change on the next run.
+    Debian 12 packages containerd 1.6.20 and Debian 13 1.7.24 (https://packages.debian.org/containerd):
+    both read version 2, and both ship the same /etc/containerd/config.toml (version 2, no imports)."""
     if settings.source == "package":
         return (1, 0)
     return parse_version(f"v{settings.version}") or (1, 0)

@@ -28,6 +28,28 @@ UNIT_TESTS = ROOT / "tests" / "unit"
 LOCAL_INVENTORY = ROOT / "inventories" / "local.py"
 MAIN_DEPLOY = ROOT / "deploys" / "cluster.py"
 LAB_NODES = 3
+# The session's lab runs every supported Debian release, alternating across nodes (the default
+# suite first: controlplane trixie, node01 bookworm, node02 trixie): one boot covers them all,
+# and the host tests check every node.
+LAB_SUITES = (lab.DEFAULT_SUITE, *(suite for suite in lab.SUITES if suite != lab.DEFAULT_SUITE))
+
+
+def first_node_of_each_suite() -> dict[str, str]:
+    """{suite: node name} in the session's lab."""
+    first: dict[str, str] = {}
+    for node in lab.lab_nodes(LAB_NODES, LAB_SUITES):
+        first.setdefault(node.suite, node.name)
+    return first
+
+
+def node_of_another_suite(name: str) -> str:
+    """The first node of the session's lab whose suite is not `name`'s (a peer across releases)."""
+    suites = {node.name: node.suite for node in lab.lab_nodes(LAB_NODES, LAB_SUITES)}
+    return next(other for other, suite in suites.items() if suite != suites[name])
+
+
+# For tests that pick one node: run once per suite, on the first node of each.
+NODE_PER_SUITE = [pytest.param(name, id=f"{name}-{suite}") for suite, name in first_node_of_each_suite().items()]
 
 
 def pytest_addoption(parser):
@@ -67,7 +89,7 @@ def converged(request) -> Converged:
         return Converged(Path(given), None)
     if os.geteuid() != 0:
         pytest.fail("the lab tests need root (network namespaces, mounts, systemd-nspawn)")
-    lab.up(LAB_NODES, recreate=True, log=lambda *_: None)
+    lab.up(LAB_NODES, LAB_SUITES, recreate=True, log=lambda *_: None)
     request.addfinalizer(lambda: lab.down(log=lambda *_: None))
     return Converged(LOCAL_INVENTORY, run_deploy(LOCAL_INVENTORY))
 
