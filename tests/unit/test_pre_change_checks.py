@@ -115,8 +115,8 @@ def test_another_firewall_stops_the_run_naming_node_chain_and_ports():
 
 
 def test_a_forward_chain_dropping_pod_traffic_stops_the_run_naming_the_pod_network():
-    facts = [NodeFacts("controlplane", "6.1.0", nft_tables=tuple(fixture_lines("nft-docker-forward.json"))),
-             NodeFacts("node01", "6.1.0")]
+    facts = [debian_node("controlplane", "6.1.0", nft_tables=tuple(fixture_lines("nft-docker-forward.json"))),
+             debian_node("node01", "6.1.0")]
     error, warnings = pre_change_report(spec(pod_cidr="10.32.0.0/16"), identities(), facts)
     assert warnings == [] and "node01" not in error
     assert ("controlplane has another firewall: nftables table ip filter, chain FORWARD (policy drop) drops "
