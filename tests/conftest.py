@@ -45,7 +45,9 @@ def first_node_of_each_suite() -> dict[str, str]:
 def node_of_another_suite(name: str) -> str:
     """The first node of the session's lab whose suite is not `name`'s (a peer across releases)."""
     suites = {node.name: node.suite for node in lab.lab_nodes(LAB_NODES, LAB_SUITES)}
-    return next(other for other, suite in suites.items() if suite != suites[name])
+    others = [other for other, suite in suites.items() if suite != suites[name]]
+    assert others, f"the session's lab runs {suites[name]} only; it must run every suite of lab.SUITES"
+    return others[0]
 
 
 # For tests that pick one node: run once per suite, on the first node of each.
