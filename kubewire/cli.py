@@ -167,8 +167,8 @@ def render_manifests(inventory: str, out: str) -> None:
     _echo_warnings(spec)
     try:
         manifests = pipeline.render_all(spec)
-    except pipeline.ManifestError as error:
-        exit_with(ManifestError(error.problems))
+    except ManifestError as error:
+        exit_with(error)
     for line in pipeline.write_manifests(manifests, spec, Path(out)):
         click.echo(line)
 

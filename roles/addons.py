@@ -9,7 +9,6 @@ never uploaded as files. Without a cluster the role says so and changes nothing.
 """
 
 import shlex
-import sys
 from io import StringIO
 
 from pyinfra import host, logger
@@ -18,13 +17,13 @@ from pyinfra.facts.files import File
 from pyinfra.facts.server import Which
 from pyinfra.operations import files, server
 
+from kubewire.errors import ManifestError, exit_with
 from kubewire.inventory import cluster_spec
 from kubewire.manifests import (
     ADDONS,
     FIELD_MANAGER,
     SECRET_FINGERPRINT,
     Manifest,
-    ManifestError,
     addon_warnings,
     render_all,
 )
@@ -32,7 +31,6 @@ from kubewire.spec import ClusterSpec
 
 # Where the applied manifests are kept on the node: an upload that changes nothing applies nothing.
 MANIFESTS_DIR = "/etc/kubewire/addons"
-MANIFEST_ERROR_EXIT = 1
 
 
 class LabelledObjects(FactBase):
@@ -195,8 +193,7 @@ def validated_manifests(spec: ClusterSpec) -> list[Manifest]:
     try:
         return render_all(spec)
     except ManifestError as error:
-        print(f"kubewire: {error.report()}", file=sys.stderr)
-        raise SystemExit(MANIFEST_ERROR_EXIT) from None
+        exit_with(error)
 
 
 def has_cluster(kubeconfig: str) -> bool:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from kubewire import manifests, paths
+from kubewire import paths
 
 
 @pytest.fixture(autouse=True)
@@ -10,6 +10,4 @@ def cache_in_a_temporary_directory(tmp_path_factory, monkeypatch):
     """kubewire's cache for this session only (shared by its tests, so a digest is computed once)."""
     cache = tmp_path_factory.getbasetemp() / "kubewire-cache"
     monkeypatch.setattr(paths, "CACHE_DIR", cache)
-    # manifests binds its schema-check cache when imported; move it too.
-    monkeypatch.setattr(manifests, "VALIDATED_CACHE", cache / "schema-valid")
     return cache

@@ -205,7 +205,7 @@ def test_kubeadm_kinds_have_no_schema_and_would_be_refused_by_it():
     spec = spec_of()
     for obj in render_kubeadm_config(spec).objects:
         [problem] = schema_problems(obj, spec.kubernetes_version)
-        assert problem.field == "apiVersion/kind" and "has no schema" in problem.message
+        assert problem.key.endswith(": apiVersion/kind") and "has no schema" in problem.message
 
 
 # A broken manifest is refused, naming the object and the field --------------------------------
@@ -307,7 +307,7 @@ def test_a_list_is_unpacked():
 
 def test_manifest_error_lists_every_problem():
     error = ManifestError(manifest_problems(spec_of(), render_kubeadm_config(spec_of(service_cidr="10.100.0.0/16"))))
-    assert "have 2 problem(s); nothing was applied" in error.report()
+    assert "have 2 problems; nothing was applied" in error.report()
     assert "ClusterConfiguration: networking.serviceSubnet" in error.report()
     assert "KubeletConfiguration: clusterDNS" in error.report()
 
