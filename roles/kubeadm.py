@@ -27,7 +27,7 @@ from pyinfra.operations import files, python, server
 from kubewire.facts import Probes, file_digest_probe, first_line, sha256
 from kubewire.inventory import cluster_spec
 from kubewire.kubeadm import cgroup_driver, init_config_text, join_config_text
-from kubewire.operations import put_if_changed
+from kubewire.operations import text_file
 from kubewire.settings import KubeadmSettings
 from kubewire.spec import ClusterSpec, NodeSpec
 from kubewire.versions import KUBERNETES_APT_KEY_FINGERPRINT, KUBERNETES_APT_URL, kubernetes_release
@@ -177,9 +177,9 @@ def _package_repository(spec: ClusterSpec, probed: dict) -> bool:
             f"grep -qx {KUBERNETES_APT_KEY_FINGERPRINT} && install -D -m 644 \"$tmp\" {KEYRING}; "
             "status=$?; rm -f \"$tmp\"; exit $status"])
         changed = True
-    sources = put_if_changed(probed, SOURCES, SOURCES, sources_line(spec),
-                             name=f"Kubernetes 1.{spec.minor} package repository in {SOURCES}")
-    return changed or sources is not None
+    sources = text_file(name=f"Kubernetes 1.{spec.minor} package repository in {SOURCES}", path=SOURCES,
+                        text=sources_line(spec), current_digest=first_line(probed, SOURCES))
+    return changed or sources.will_change
 
 
 def _init(spec: ClusterSpec, probed: dict) -> None:
@@ -191,7 +191,8 @@ def _init(spec: ClusterSpec, probed: dict) -> None:
         else:
             host.noop("the controlplane is initialised (kubeadm init ran)")
         return
-    put_if_changed(probed, INIT_CONFIG, INIT_CONFIG, config, name=f"Write {INIT_CONFIG}", mode="600")
+    text_file(name=f"Write {INIT_CONFIG}", path=INIT_CONFIG, text=config,
+              current_digest=first_line(probed, INIT_CONFIG), mode="600")
     upload_certs = " --upload-certs" if len(spec.controlplane) > 1 else ""
     server.shell(name=f"kubeadm init (output in {LOG})",
                  commands=[kubeadm_logged(f"kubeadm init --config {INIT_CONFIG}{upload_certs}")])
