@@ -23,7 +23,7 @@ from pyinfra.api import deploy
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.operations import apt, files, server
 
-from kubewire.cache import CACHE_DIR
+from kubewire import paths
 from kubewire.cni_plugins import ARCHITECTURES, PluginsTarballError, download, sha256_of
 from kubewire.facts import Probes, file_digest_probe, first_line
 from kubewire.inventory import cluster_spec
@@ -208,7 +208,7 @@ def release_files(settings: ContainerdSettings, machine: str) -> tuple[Path, str
 @functools.cache
 def tarball_binaries(tarball: Path) -> dict[str, str]:
     """sha256 of every file under bin/ in containerd's release tarball: what PREFIX/bin must hold."""
-    cached = CACHE_DIR / "containerd-digests" / f"{sha256_of(tarball)}.json"
+    cached = paths.CACHE_DIR / "containerd-digests" / f"{sha256_of(tarball)}.json"
     if cached.is_file():
         return json.loads(cached.read_text())
     with tarfile.open(tarball) as archive:

@@ -3,7 +3,7 @@ right by the next run; the run after that changes nothing."""
 
 from kubewire import lab
 from kubewire.cni_plugins import plugin_digests
-from tests.conftest import run_deploy
+from tests.harness import run_deploy
 
 NODE = "node01"
 COMPETING = "05-competing.conflist"

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from kubewire.ports import node_rules
-from tests.conftest import MAIN_DEPLOY, ROOT
+from tests.harness import MAIN_DEPLOY, ROOT
 from tests.hosts.netcheck import listeners, tcp_reachable
 
 NODE = "node02"

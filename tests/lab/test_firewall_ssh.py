@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 from kubewire.lab import known_hosts_file
-from tests.conftest import MAIN_DEPLOY, ROOT, run_deploy
+from tests.harness import MAIN_DEPLOY, ROOT, run_deploy
 
 NODE, PORT = "node01", 2222
 DROP_IN = "/etc/ssh/sshd_config.d/kubewire-test-port.conf"

@@ -3,7 +3,7 @@ sysctls, module list, firewall and pod routes, without running the deploy again.
 
 from kubewire import lab
 from kubewire.roles.prereqs import BASE_SYSCTLS, MODULES_FILE
-from tests.conftest import run_deploy
+from tests.harness import run_deploy
 from tests.hosts.netcheck import listeners, tcp_reachable
 
 NODE = "node01"

@@ -9,6 +9,7 @@ import tomllib
 import pytest
 from pyinfra.api.command import FileUploadCommand
 
+from kubewire import paths
 from kubewire.facts import sha256
 from kubewire.roles import containerd as role
 from tests.unit.plan import fake_host, plan_commands, probes_answer
@@ -245,7 +246,7 @@ def test_a_node_without_package_lists_gets_the_layout_every_containerd_reads():
 @pytest.fixture(scope="module")
 def debian_containerd(tmp_path_factory):
     """Debian's containerd package, unpacked (not installed): its binary and its config.toml."""
-    cache = role.CACHE_DIR / "debian-containerd"
+    cache = paths.CACHE_DIR / "debian-containerd"
     binary = cache / "usr/bin/containerd"
     if not binary.is_file():
         folder = tmp_path_factory.mktemp("deb")
