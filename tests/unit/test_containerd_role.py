@@ -277,3 +277,11 @@ def test_containerd_itself_reads_kubewire_settings_from_debians_config(debian_co
     assert cri["containerd"]["snapshotter"] == "native"
     assert cri["containerd"]["runtimes"]["runc"]["options"] == {"NoNewKeyring": True, "SystemdCgroup": True}
     assert cri["registry"]["config_path"] == role.CERTS_DIR
+
+
+def test_the_tarballs_digests_are_kept_in_kubewires_cache(release):
+    """In the cache as it is when the role runs (the unit tests' is a temporary directory)."""
+    tarball = role.Path(release["containerd_tarball"])
+    role.tarball_binaries(tarball)
+    digest = hashlib.sha256(tarball.read_bytes()).hexdigest()
+    assert (paths.CACHE_DIR / "containerd-digests" / f"{digest}.json").is_file()
