@@ -17,11 +17,13 @@ import shlex
 from dataclasses import dataclass
 from io import BytesIO, StringIO
 from pathlib import Path
+from weakref import WeakSet
 
 from pyinfra import host, logger
 from pyinfra.api import deploy, operation
 from pyinfra.api.command import FunctionCommand, StringCommand
 from pyinfra.api.exceptions import OperationError, PyinfraError
+from pyinfra.context import ctx_host
 from pyinfra.operations import files, python, server
 
 from kubewire.facts import Probes, file_digest_probe, first_line, sha256
@@ -49,6 +51,15 @@ KUBELET_CONFIG = "/var/lib/kubelet/config.yaml"
 JOIN_TOKEN_TTL = "15m"
 # Filled on the first controlplane node while the run executes; read by the joins after it.
 _run_secrets: dict[str, str] = {}
+# The hosts on which this run's plan has `kubeadm init` (pyinfra's hosts of this run only).
+_initialising: WeakSet = WeakSet()
+
+
+def initialises_cluster() -> bool:
+    """Whether this run's kubeadm role planned `kubeadm init` on the current host: the cluster is not
+    there while the run is planned, and is once the run reaches the roles after this one (a failed
+    init stops the run on this host)."""
+    return ctx_host.get() in _initialising
 
 
 class KubeadmError(PyinfraError):
@@ -196,6 +207,7 @@ def _init(spec: ClusterSpec, probed: dict) -> None:
     upload_certs = " --upload-certs" if len(spec.controlplane) > 1 else ""
     server.shell(name=f"kubeadm init (output in {LOG})",
                  commands=[kubeadm_logged(f"kubeadm init --config {INIT_CONFIG}{upload_certs}")])
+    _initialising.add(ctx_host.get())  # the Host itself (`host` is pyinfra's context proxy)
 
 
 def _registered(probed: dict) -> dict[str, str]:
