@@ -235,13 +235,13 @@ def _install(settings: ContainerdSettings, probed: dict) -> list:
         files.put(name=f"Upload containerd {settings.version} (stale: {', '.join(stale[:3])})", src=str(tarball),
                   dest=remote, mode="600", create_remote_dir=True)
         changed.append(server.shell(name=f"Verify and unpack containerd into {PREFIX}/bin", commands=[
-            f"echo '{tarball_sha}  {remote}' | sha256sum -c --quiet -",
+            f"echo {shlex.quote(f'{tarball_sha}  {remote}')} | sha256sum -c --quiet -",
             f"tar -xzf {remote} -C {PREFIX} --no-same-owner bin/ && rm -f {remote}"]))
     if installed.get("sbin/runc") != runc_sha:
         remote = f"{UPLOAD_DIR}/runc-{runc_sha[:12]}"
         files.put(name=f"Upload runc {settings.runc_version}", src=str(runc), dest=remote, mode="600",
                   create_remote_dir=True)
         changed.append(server.shell(name=f"Verify and install runc as {RUNC_PATH}", commands=[
-            f"echo '{runc_sha}  {remote}' | sha256sum -c --quiet -",
+            f"echo {shlex.quote(f'{runc_sha}  {remote}')} | sha256sum -c --quiet -",
             f"install -D -m 755 {remote} {RUNC_PATH} && rm -f {remote}"]))
     return changed

@@ -298,11 +298,11 @@ def _pod_cidrs(spec: ClusterSpec, probed: dict) -> None:
                            "podCIDR cannot change: remove and re-join the node to fix it")
         elif not current:
             patch = shlex.quote(f'{{"spec":{{"podCIDR":"{wanted}","podCIDRs":["{wanted}"]}}}}')
-            kubectl = f"kubectl --kubeconfig={ADMIN_CONF}"
+            kubectl, name = f"kubectl --kubeconfig={ADMIN_CONF}", shlex.quote(node.name)
             server.shell(name=f"Set node {node.name}'s podCIDR to its pod subnet {wanted}", commands=[
                 # A node registers itself just after its join: wait for it, up to a minute.
-                f"for i in $(seq 60); do {kubectl} get node {node.name} >/dev/null 2>&1 && break; sleep 1; done; "
-                f"{kubectl} patch node {node.name} --type merge -p {patch}"])
+                f"for i in $(seq 60); do {kubectl} get node {name} >/dev/null 2>&1 && break; sleep 1; done; "
+                f"{kubectl} patch node {name} --type merge -p {patch}"])
 
 
 def _fetch_admin_kubeconfig(settings: KubeadmSettings, probed: dict) -> None:
