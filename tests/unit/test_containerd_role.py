@@ -102,8 +102,14 @@ def cri_config(text: str, path: str) -> dict:
     # containerd 2.x refuses a drop-in of a higher version than the root config's
     ((2, 1), 2, 2, "io.containerd.grpc.v1.cri", "bin_dir"),
 ])
-def test_the_layout_follows_containerd_and_its_root_config(version, root_version, config_version, plugin, cni_key):
-    config = tomllib.loads(expected_dropin(version, root_version, cni_bin_dir="/usr/lib/cni"))
+def test_the_layout_follows_containerd_and_its_root_config(version, root_version, config_version, plugin, cni_key,
+                                                          release):
+    # What the role uploads, for a release of this version on a node whose config.toml has this version.
+    root = ["absent"] if root_version is None else [f"version = {root_version}", role.IMPORTS_LINE]
+    state = node_state(binaries=[], **{"root config": root, role.UNIT_FILE: ""})
+    commands = commands_for(state, **{**release, "containerd_version": "{}.{}.0".format(*version)},
+                            cni_bin_dir="/usr/lib/cni")
+    config = tomllib.loads(uploads(commands)[role.DROPIN])
     assert config["version"] == config_version
     cni = config["plugins"][plugin]["cni"]
     assert cni[cni_key] == (["/usr/lib/cni"] if cni_key == "bin_dirs" else "/usr/lib/cni")
