@@ -32,7 +32,6 @@ from .errors import ManifestError, Problem
 from .kubeadm import kubeadm_checks, render_kubeadm_config
 from .manifest_checks import (
     coredns_checks,
-    dns_address_problem,
     find,
     ingress_checks,
     kube_proxy_checks,
@@ -64,7 +63,7 @@ from .versions import (
 # The pipeline's names, wherever they are defined: what roles, the CLI and the tests use.
 __all__ = [
     "ADDONS", "FIELD_MANAGER", "SECRET_FINGERPRINT", "Addon", "Manifest", "ManifestError", "addon_warnings",
-    "dns_address_problem", "find", "manifest_problems", "object_name", "parse_objects", "render_addon",
+    "find", "manifest_problems", "object_name", "parse_objects", "render_addon",
     "render_all", "render_kubeadm_config", "render_secrets", "schema_problems", "write_manifests",
 ]
 
