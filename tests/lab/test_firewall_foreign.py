@@ -1,6 +1,8 @@
 """Another firewall on a node: a foreign nftables table on node02 whose input chain drops by
 default (it lets SSH in). It really drops kubewire's ports; the run stops before any change,
-naming node02 and those ports; with firewall_coexist it runs, warns, and a re-run changes nothing."""
+naming node02 and those ports; with firewall_coexist it runs, warns, and a re-run changes nothing.
+Docker's FORWARD policy DROP on node02 really cuts a pod on node01 off a pod on node02; the run
+stops before any change, naming the chain and the pod network."""
 
 import json
 import subprocess
@@ -8,6 +10,7 @@ import sys
 
 from kubewire.ports import node_rules
 from tests.harness import MAIN_DEPLOY, ROOT
+from tests.hosts.cni_runtime import Pod
 from tests.hosts.netcheck import listeners, tcp_reachable
 
 NODE = "node02"
@@ -63,5 +66,40 @@ def test_a_foreign_drop_policy_stops_the_run_unless_coexist(converged, nodes, sp
             assert "filter" not in host.run("cat /proc/net/ip_tables_names").stdout.split(), name
     finally:
         nodes[NODE].run("nft delete table inet kwtest_foreign; rm -f /root/kwtest-foreign.nft")
+        for host in nodes.values():
+            host.run(f"sed -i '/^{MARK}$/d' /etc/hosts")
+
+
+def test_a_forward_chain_that_drops_pod_traffic_stops_the_run(converged, nodes, spec):
+    pods = []
+    had_filter_table = nodes[NODE].run("nft list table ip filter").rc == 0
+    try:
+        for name, node_name in (("kwfwd-client", "node01"), ("kwfwd-server", NODE)):
+            node = spec.node(node_name)
+            conflist = json.loads(nodes[node_name].file(f"{node.cni.conf_dir}/10-kubewire.conflist").content_string)
+            pods.append(Pod(nodes[node_name], name, conflist, node.cni.bin_dir))
+            pods[-1].add()
+        client, server = pods
+        with listeners(server, tcp_ports=(8000,)):
+            assert tcp_reachable(client, server.ip, (8000,)) == {8000: True}  # before: pods reach each other
+            nodes[NODE].run_test("iptables -P FORWARD DROP")  # what Docker does (iptables-nft on Debian)
+            assert tcp_reachable(client, server.ip, (8000,)) == {8000: False}
+        for host in nodes.values():
+            host.run(f"echo '{MARK}' >> /etc/hosts")
+
+        refused = pyinfra(converged.inventory)
+        output = refused.stdout + refused.stderr
+        assert refused.returncode != 0
+        assert (f"{NODE} has another firewall: nftables table ip filter, chain FORWARD (policy drop) drops forwarded "
+                f"pod traffic. Pods would not reach each other: accept forwarding from and to the pod network "
+                f"{spec.pod_cidr}") in output, output[-2000:]
+        for name, host in nodes.items():
+            assert MARK in host.file("/etc/hosts").content_string, f"{name} was changed"
+    finally:
+        nodes[NODE].run("iptables -P FORWARD ACCEPT" if had_filter_table else "nft delete table ip filter")
+        for pod in pods:
+            if pod.result:
+                pod.delete()
+            pod.remove_netns()
         for host in nodes.values():
             host.run(f"sed -i '/^{MARK}$/d' /etc/hosts")

@@ -1,12 +1,14 @@
 """Checks across all nodes before any change, from facts: kernel for nftables mode, another
 firewall on a node. The rule sets in foreign_firewalls/ are real `nft -j list table` and
-`iptables-legacy-save` outputs, captured from rules loaded in a scratch network namespace."""
+`iptables-legacy-save` outputs, captured from rules loaded in a scratch network namespace (the
+Docker ones: the filter table Docker writes, loaded with iptables-nft-restore and with
+iptables-legacy-restore)."""
 
 from pathlib import Path
 
 import pytest
 
-from kubewire.foreign_firewall import blocked_ports, parse_iptables_save, parse_nft_tables
+from kubewire.foreign_firewall import blocked_ports, forward_drops, parse_iptables_save, parse_nft_tables
 from kubewire.identity import NodeFacts, NodeIdentity, pre_change_report
 from kubewire.spec import HostInput, parse_cluster
 
@@ -42,6 +44,24 @@ def test_legacy_iptables_input_policy_drop_with_a_user_chain():
 
 def test_no_foreign_rules_block_nothing():
     assert blocked_ports(parse_nft_tables([]) + parse_iptables_save([]), PORTS) == {}
+    assert forward_drops(parse_nft_tables([]) + parse_iptables_save([])) == []
+
+
+@pytest.mark.parametrize(("fixture", "parse", "chain"), [
+    ("nft-docker-forward.json", parse_nft_tables, "nftables table ip filter, chain FORWARD (policy drop)"),
+    ("iptables-legacy-docker.txt", parse_iptables_save, "iptables (legacy) table filter, chain FORWARD (policy drop)"),
+])
+def test_dockers_forward_policy_drop_drops_pod_traffic_and_no_port(fixture, parse, chain):
+    """Docker's rules (loaded with iptables-nft and with iptables-legacy): its accepts are all for
+    docker0, so a pod's forwarded packet meets the policy; its input chain drops nothing."""
+    tables = parse(fixture_lines(fixture))
+    assert forward_drops(tables) == [chain]
+    assert blocked_ports(tables, PORTS) == {}
+
+
+def test_an_accepting_forward_chain_drops_no_pod_traffic():
+    assert forward_drops(parse_iptables_save(fixture_lines("iptables-legacy-ufw-like.txt"))) == []
+    assert forward_drops(parse_nft_tables(fixture_lines("nft-policy-drop.json"))) == []
 
 
 def spec(**settings):
@@ -87,6 +107,17 @@ def test_another_firewall_stops_the_run_naming_node_chain_and_ports():
     assert ("node01 has another firewall: ufw is active; iptables (legacy) table filter, chain INPUT (policy drop) "
             "drops 10256/tcp, 30000-32767/tcp") in error
     assert "set firewall_coexist = True for node01" in error
+
+
+def test_a_forward_chain_dropping_pod_traffic_stops_the_run_naming_the_pod_network():
+    facts = [NodeFacts("controlplane", "6.1.0", nft_tables=tuple(fixture_lines("nft-docker-forward.json"))),
+             NodeFacts("node01", "6.1.0")]
+    error, warnings = pre_change_report(spec(pod_cidr="10.32.0.0/16"), identities(), facts)
+    assert warnings == [] and "node01" not in error
+    assert ("controlplane has another firewall: nftables table ip filter, chain FORWARD (policy drop) drops "
+            "forwarded pod traffic. Pods would not reach each other: accept forwarding from and to the pod "
+            "network 10.32.0.0/16 in it (with Docker, in its DOCKER-USER chain)") in error
+    assert "set firewall_coexist = True for controlplane" in error
 
 
 def test_firewall_coexist_turns_the_stop_into_a_warning_for_that_node_only():
