@@ -12,7 +12,8 @@ import click
 from . import lab as lab_module
 from .errors import ManifestError, exit_with
 from .inventory import load_inventory, spec_from_inventory, spec_or_exit
-from .lab import PROJECT_ROOT, LabError
+from .lab import LabError
+from .paths import REPOSITORY_ROOT
 
 
 @click.group()
@@ -46,9 +47,9 @@ def check(inventory: str) -> None:
 def verify(inventory: str, pytest_args: tuple[str, ...]) -> None:
     """Run the testinfra suite against INVENTORY's hosts over SSH."""
     spec_or_exit(lambda: spec_from_inventory(load_inventory(inventory)))
-    command = [sys.executable, "-m", "pytest", str(PROJECT_ROOT / "tests/hosts"),
+    command = [sys.executable, "-m", "pytest", str(REPOSITORY_ROOT / "tests/hosts"),
                f"--inventory={Path(inventory).resolve()}", "-p", "no:cacheprovider", *pytest_args]
-    raise SystemExit(subprocess.call(command, cwd=PROJECT_ROOT))
+    raise SystemExit(subprocess.call(command, cwd=REPOSITORY_ROOT))
 
 
 @main.group()
@@ -167,8 +168,8 @@ def render_manifests(inventory: str, out: str) -> None:
     _echo_warnings(spec)
     try:
         manifests = pipeline.render_all(spec)
-    except pipeline.ManifestError as error:
-        exit_with(ManifestError(error.problems))
+    except ManifestError as error:
+        exit_with(error)
     for line in pipeline.write_manifests(manifests, spec, Path(out)):
         click.echo(line)
 

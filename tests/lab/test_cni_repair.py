@@ -5,7 +5,7 @@ import pytest
 
 from kubewire import lab
 from kubewire.cni_plugins import plugin_digests
-from tests.conftest import NODE_PER_SUITE, run_deploy
+from tests.harness import NODE_PER_SUITE, run_deploy
 
 COMPETING = "05-competing.conflist"
 

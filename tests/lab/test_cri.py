@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from kubewire import lab
-from tests.conftest import first_node_of_each_suite, node_of_another_suite
+from tests.harness import first_node_of_each_suite, node_of_another_suite
 
 HOST_PORT = 8080
 # The listener "outside the pod network": a namespace of the test's own on the lab bridge, with no

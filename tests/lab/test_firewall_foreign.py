@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from kubewire.ports import node_rules
-from tests.conftest import MAIN_DEPLOY, NODE_PER_SUITE, ROOT, node_of_another_suite
+from tests.harness import MAIN_DEPLOY, NODE_PER_SUITE, ROOT, node_of_another_suite
 from tests.hosts.cni_runtime import Pod
 from tests.hosts.netcheck import listeners, tcp_reachable
 

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from kubewire.lab import known_hosts_file
-from tests.conftest import MAIN_DEPLOY, NODE_PER_SUITE, ROOT, run_deploy
+from tests.harness import MAIN_DEPLOY, NODE_PER_SUITE, ROOT, run_deploy
 
 PORT = 2222
 DROP_IN = "/etc/ssh/sshd_config.d/kubewire-test-port.conf"

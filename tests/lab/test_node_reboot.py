@@ -7,7 +7,7 @@ import pytest
 from kubewire import lab
 from kubewire.ports import node_rules
 from kubewire.roles.prereqs import BASE_SYSCTLS, MODULES_FILE
-from tests.conftest import NODE_PER_SUITE, node_of_another_suite, run_deploy
+from tests.harness import NODE_PER_SUITE, node_of_another_suite, run_deploy
 from tests.hosts.netcheck import listeners, tcp_reachable
 
 

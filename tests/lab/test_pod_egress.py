@@ -18,10 +18,9 @@ import pytest
 
 from kubewire import lab, ssh
 from kubewire.inventory import load_inventory
-from tests.conftest import NODE_PER_SUITE, node_of_another_suite
+from tests.harness import NODE_PER_SUITE, deploy_totals, node_of_another_suite
 from tests.hosts.cni_runtime import Pod
 from tests.hosts.netcheck import LISTEN_SECONDS
-from tests.lab.test_cni_switch import deploy
 
 NODE, OTHER = "node01", "node02"  # for the tests that need one pair only
 LISTENER_NETNS = "kwtest-egress"
@@ -123,12 +122,12 @@ def test_pod_egress_is_masqueraded_and_pod_to_pod_is_not(converged, spec, listen
 def test_pod_egress_in_another_mode(converged, spec, listener, data):
     extra = [arg for item in data for arg in ("--data", item)]
     try:
-        assert deploy(converged.inventory, extra_args=extra)["error"] == 0
-        assert deploy(converged.inventory, extra_args=extra)["success"] == 0
+        assert deploy_totals(converged.inventory, extra_args=extra)["error"] == 0
+        assert deploy_totals(converged.inventory, extra_args=extra)["success"] == 0
         with pods_on(converged, spec, (NODE, "kwegress-c"), (OTHER, "kwegress-d")) as pods:
             assert_egress_masqueraded_and_pod_traffic_not(pods, spec, listener)
     finally:
-        assert deploy(converged.inventory)["error"] == 0
+        assert deploy_totals(converged.inventory)["error"] == 0
 
 
 @pytest.mark.parametrize("node_name", NODE_PER_SUITE)
@@ -136,7 +135,7 @@ def test_pod_egress_survives_a_reboot(converged, spec, listener, node_name):
     lab.reboot_node(node_name)
     with pods_on(converged, spec, (node_name, "kwegress-e"), (node_of_another_suite(node_name), "kwegress-f")) as pods:
         assert_egress_masqueraded_and_pod_traffic_not(pods, spec, listener, node_name)
-    assert deploy(converged.inventory)["success"] == 0, "the rebooted node needed the deploy to recover"
+    assert deploy_totals(converged.inventory)["success"] == 0, "the rebooted node needed the deploy to recover"
 
 
 def test_without_cni_mtu_pods_get_the_kernels_veth_mtu_not_the_nodes(converged, spec):

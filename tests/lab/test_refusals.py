@@ -5,7 +5,7 @@ import shlex
 import subprocess
 import sys
 
-from tests.conftest import MAIN_DEPLOY, ROOT
+from tests.harness import MAIN_DEPLOY, ROOT
 
 MARK = "# tampered by the test: a run that changes nothing leaves this line"
 
