@@ -31,7 +31,7 @@ import kubernetes_validate
 import yaml
 from pydantic import SecretBytes
 
-from . import rbac
+from . import flannel, rbac
 from .cache import CACHE_DIR, key_of
 from .kubeadm import kubeadm_checks, render_kubeadm_config
 from .ports import NODE_PORT_FIRST, NODE_PORT_LAST
@@ -366,6 +366,8 @@ ADDONS = (
     Addon("weave", "weave", lambda spec: weave_images(spec.weave.image_repo, spec.weave.image_tag)[0], _weave_checks,
           is_enabled=lambda spec: spec.cni_plugin == "weave", switch="cni_plugin", context=_weave_context,
           secrets=_weave_secrets, also_deletes=("secret",)),
+    Addon("flannel", "flannel", flannel.image, flannel.checks, is_enabled=lambda spec: spec.cni_plugin == "flannel",
+          switch="cni_plugin", context=flannel.context, own_namespace=lambda spec: flannel.NAMESPACE),
     _ingress_addon("nginx-ingress", "nginx-inc", NGINX_INC_INGRESS_IMAGE),
     _ingress_addon("ingress-nginx", "ingress-nginx", INGRESS_NGINX_IMAGE),
 )

@@ -242,9 +242,7 @@ def weave_node_state_removed(links: list[str], iptables: dict[str, dict[str, lis
     if not (links or paths or any(found["chains"] or found["rules"] for found in iptables.values())):
         host.noop("no Weave Net state on the node")
         return
-    for link in links:  # a veth's peer goes with it, so one already gone is fine
-        yield StringCommand("ip", "link", "delete", "dev", QuoteString(link), "||", "test", "!", "-e",
-                            QuoteString(f"/sys/class/net/{link}"))
+    yield from _links_deleted(links)
     for table, found in sorted(iptables.items()):
         restore = [f"*{table}"]
         restore += ["-D" + rule[2:] for rule in found["rules"] if not _weave_chain(rule.split()[1])]
@@ -252,6 +250,23 @@ def weave_node_state_removed(links: list[str], iptables: dict[str, dict[str, lis
         # One transaction per table: the references go before the chains they point at.
         yield StringCommand("printf", "'%s\\n'", *map(QuoteString, [*restore, "COMMIT"]), "|",
                             "iptables-restore", "--noflush")
+    if paths:
+        yield StringCommand("rm", "-rf", "--", *map(QuoteString, paths))
+
+
+def _links_deleted(links: list[str]):
+    for link in links:  # a veth's peer goes with it, so one already gone is fine
+        yield StringCommand("ip", "link", "delete", "dev", QuoteString(link), "||", "test", "!", "-e",
+                            QuoteString(f"/sys/class/net/{link}"))
+
+
+@operation()
+def node_state_removed(owner: str, links: list[str], paths: list[str]):
+    """Remove the links and files (or directories) a CNI's pods left on the node, as a probe found them."""
+    if not (links or paths):
+        host.noop(f"no {owner} state on the node")
+        return
+    yield from _links_deleted(links)
     if paths:
         yield StringCommand("rm", "-rf", "--", *map(QuoteString, paths))
 

@@ -1,12 +1,16 @@
-"""Switching `cni_plugin` from bridge to weave and back: each side's node files, routes and
-ports follow, a config that would win over Weave's is moved aside, Weave's node state is
-removed on the way back (and only Weave's), and re-runs change nothing."""
+"""Switching `cni_plugin` between bridge, weave and flannel: each side's node files, routes and
+ports follow, a config that would win over Weave's is moved aside, the previous CNI's node state
+is removed (and only its own), and re-runs change nothing."""
 
+import hashlib
 import json
 import re
 import subprocess
 import sys
+from pathlib import Path
 
+from kubewire import flannel
+from kubewire.lab.flannel_standin import flannel_standin
 from tests.conftest import MAIN_DEPLOY, ROOT
 from tests.hosts.netcheck import listeners, tcp_reachable, udp_delivered
 
@@ -126,4 +130,119 @@ def test_switch_to_weave_and_back(converged, nodes, spec):
         assert host.run("ip route show proto 75").stdout.count("via") == len(spec.nodes) - 1
     assert weave_ports_open(nodes, spec, "node01", "node02") == {
         "6783/tcp": False, "6783/udp": False, "6784/udp": False}
+    assert deploy(inventory)["success"] == 0
+
+
+# What flanneld leaves on a node (flannel-io/flannel: backend/vxlan's device flannel.<VNI>, the
+# subnet file in /run/flannel; the bridge cni0 its plugin's bridge delegate makes with the subnet's
+# first address). There is no cluster in the lab, so it is planted by hand.
+FLANNEL_SUBNET = "10.244.240.1/24"
+FLANNEL_FILES = (f"{CONF_DIR}/10-flannel.conflist", f"{BIN_DIR}/flannel", "/run/flannel/subnet.env")
+PLANT_FLANNEL = f"""set -e
+ip link add flannel.1 type vxlan id 1 dstport 8472 nolearning
+ip link add cni0 type bridge
+ip addr add {FLANNEL_SUBNET} dev cni0
+mkdir -p /run/flannel
+printf 'FLANNEL_NETWORK=10.244.0.0/16\\nFLANNEL_SUBNET={FLANNEL_SUBNET}\\nFLANNEL_MTU=1450\\nFLANNEL_IPMASQ=true\\n' \
+    > /run/flannel/subnet.env
+"""
+# Look-alikes flannel does not create: they stay.
+PLANT_FLANNEL_OTHERS = f"""set -e
+ip link add flannel.2 type vxlan id 2 dstport 8473 nolearning
+mkdir -p /run/flannel-other
+echo keep > {BIN_DIR}/flannel-keep
+"""
+# A pod as flannel's plugin makes one (its bridge delegate with host-local), on a subnet the other
+# nodes route via its node, as flannel's host-gw backend would.
+POD_SUBNET = "10.244.250.0/24"
+POD_CONFLIST = {"cniVersion": "1.0.0", "name": "kwtest-flannel", "plugins": [
+    {"type": "bridge", "bridge": "kwtest0", "isGateway": True, "ipMasq": False,
+     "ipam": {"type": "host-local", "ranges": [[{"subnet": POD_SUBNET}]], "routes": [{"dst": "0.0.0.0/0"}]}}]}
+
+
+def flannel_state(host) -> dict:
+    links = host.run("ip -o link show").stdout
+    return {"links": sorted(name for name in ("flannel.1", "cni0") if f" {name}:" in links),
+            "files": sorted(path for path in FLANNEL_FILES if host.run(f"test -e {path}").rc == 0)}
+
+
+def vxlan_port_open(nodes, spec, target_name, client) -> bool:
+    target = nodes[target_name]
+    with listeners(target, udp_ports=(8472,)):
+        return udp_delivered(client, target, str(spec.node(target_name).node_ip), 8472)
+
+
+def bridge_network_gone(nodes) -> None:
+    for name, host in nodes.items():
+        assert not any(host.file(path).exists for path in BRIDGE_FILES), f"{name} keeps bridge files"
+        assert host.run("ip route show proto 75").stdout.strip() == "", f"{name} keeps pod routes"
+        assert host.run("nft list table ip kubewire_cni").rc != 0, f"{name} keeps kubewire's pod masquerading"
+
+
+def test_switch_between_bridge_weave_and_flannel(converged, nodes, spec):
+    from tests.hosts.cni_runtime import Pod
+    from tests.lab.test_firewall_pods import InPod
+
+    inventory, node01 = converged.inventory, nodes["node01"]
+    subnet = spec.pod_cidr_for(spec.node("node01").host)
+    gateway = f"{subnet.network_address + 1}/{subnet.prefixlen}"
+    # The bridge a bridge-mode pod made: with another address, flannel's pods could not use cni0.
+    assert node01.run(f"ip link add cni0 type bridge && ip addr add {gateway} dev cni0").rc == 0
+
+    assert deploy(inventory, "flannel")["error"] == 0
+    bridge_network_gone(nodes)
+    standin = hashlib.sha256(Path(flannel_standin()[0]).read_bytes()).hexdigest()
+    for name, host in nodes.items():
+        assert host.file(f"{CONF_DIR}/10-flannel.conflist").content_string == flannel.conflist(), name
+        assert host.file(f"{BIN_DIR}/flannel").sha256sum == standin and host.file(f"{BIN_DIR}/flannel").mode == 0o755
+    assert node01.run("ip link show cni0").rc != 0, "the bridge with kubewire's gateway address stays"
+    # VXLAN between nodes, and only from nodes: a pod's packet to it is dropped where the same pod
+    # reaches the API server port (open to all), so the drop is the firewall's.
+    assert vxlan_port_open(nodes, spec, "node02", node01) and vxlan_port_open(nodes, spec, "controlplane", node01)
+    pod = Pod(nodes["node02"], "kwtest-flannel", POD_CONFLIST, BIN_DIR)
+    in_pod = InPod(pod)
+    controlplane = nodes["controlplane"]
+    route = f"{POD_SUBNET} via {spec.node('node02').node_ip}"
+    try:
+        pod.add()
+        assert controlplane.run(f"ip route add {route}").rc == 0
+        with listeners(controlplane, tcp_ports=(6443,)):
+            assert tcp_reachable(in_pod, str(spec.node("controlplane").node_ip), (6443,)) == {6443: True}
+        assert not vxlan_port_open(nodes, spec, "controlplane", in_pod), "a pod reached the VXLAN port"
+    finally:
+        controlplane.run(f"ip route del {route}")
+        if pod.result:
+            pod.delete()
+        pod.remove_netns()
+        nodes["node02"].run("ip link delete kwtest0")
+    assert deploy(inventory, "flannel")["success"] == 0
+
+    for host in nodes.values():  # what flanneld would have left on every node
+        assert host.run(PLANT_FLANNEL).rc == 0 and host.run(PLANT_FLANNEL_OTHERS).rc == 0
+    assert flannel_state(node01) == {"links": ["cni0", "flannel.1"], "files": sorted(FLANNEL_FILES)}
+    assert deploy(inventory, "flannel")["success"] == 0, "flannel's own state is left alone in flannel mode"
+
+    assert deploy(inventory, "weave")["error"] == 0
+    for name, host in nodes.items():
+        assert flannel_state(host) == {"links": [], "files": []}, name
+        assert host.run("test -e /run/flannel").rc != 0, name
+        assert host.run("ip link show flannel.2").rc == 0 and host.file("/run/flannel-other").is_directory, name
+        assert host.file(f"{BIN_DIR}/flannel-keep").exists, name
+        host.run(f"ip link delete flannel.2; rmdir /run/flannel-other; rm {BIN_DIR}/flannel-keep")
+    assert not vxlan_port_open(nodes, spec, "node02", node01), "8472/udp stays open with Weave"
+
+    for host in nodes.values():
+        assert host.run(PLANT_WEAVE).rc == 0
+    assert deploy(inventory, "flannel")["error"] == 0
+    for name, host in nodes.items():
+        assert weave_state(host) == {"links": [], "chains": [], "rules": [], "files": []}, name
+        assert host.file(f"{CONF_DIR}/10-flannel.conflist").exists, name
+    assert deploy(inventory, "flannel")["success"] == 0
+
+    assert deploy(inventory)["error"] == 0
+    for name, host in nodes.items():
+        assert flannel_state(host) == {"links": [], "files": []}, name
+        assert all(host.file(path).exists for path in BRIDGE_FILES), f"{name} lacks bridge files"
+        assert host.run("ip route show proto 75").stdout.count("via") == len(spec.nodes) - 1
+    assert not vxlan_port_open(nodes, spec, "node02", node01), "8472/udp stays open with the bridge CNI"
     assert deploy(inventory)["success"] == 0

@@ -49,7 +49,8 @@ def converged(tarball, files_for_host=None, **changes) -> dict:
     state.update({"routes": [], "routes unit": "enabled", "masquerade unit": "enabled",
                   "masquerade live": live.group(1) if live else "",
                   "masquerade listing": "f" * 64, "masquerade loaded": "f" * 64,
-                  cni_role.LEGACY_LOOPBACK: "", "weave links": [], "weave iptables": [], "weave files": []})
+                  cni_role.LEGACY_LOOPBACK: "", "weave links": [], "weave iptables": [], "weave files": [],
+                  "flannel files": [], "flannel plugin": "", "flannel conflist": "", "flannel subnet": "", "links": []})
     state.update(changes)
     return state
 
