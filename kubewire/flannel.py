@@ -32,6 +32,9 @@ SUBNET_ENV = f"{RUN_DIR}/subnet.env"
 # bridge the plugin delegates to (the bridge plugin's default name, as flannel-io/cni-plugin passes none).
 VXLAN_LINK = "flannel.1"
 BRIDGE = "cni0"
+# flanneld's iptables chains (pkg/trafficmngr/iptables/iptables.go: FLANNEL-POSTRTG in nat, jumped to
+# from POSTROUTING, "flanneld masq"; FLANNEL-FWD in filter, from FORWARD, "flanneld forward").
+CHAIN_PREFIX = "FLANNEL"
 
 
 def image(spec: ClusterSpec) -> str:

@@ -150,6 +150,8 @@ def flannel_probes(settings: CniSettings) -> tuple[tuple[str, str], ...]:
         ("flannel plugin", file_digest_probe(f"{settings.bin_dir}/{flannel.PLUGIN}")),
         ("flannel conflist", file_digest_probe(f"{settings.conf_dir}/{flannel.CONFLIST}")),
         ("flannel subnet", f"sed -n 's/^FLANNEL_SUBNET=//p' {flannel.SUBNET_ENV}"),
+        ("flannel iptables", f"iptables-save | grep -E '^[*]|^:{flannel.CHAIN_PREFIX}-|"
+                             f"^-A [^ ]+ .*-j {flannel.CHAIN_PREFIX}-[^ ]+( |$)'"),
         ("links", f"for l in {flannel.VXLAN_LINK} {shlex.quote(settings.bridge)} {flannel.BRIDGE}; do "
                   'test -e /sys/class/net/$l && echo "$l $(ip -4 -o addr show dev $l | awk \'{print $4}\' | '
                   "tr '\\n' ' ')\"; done"),
@@ -312,17 +314,18 @@ def _flannel_node_files(settings: CniSettings, probed: dict) -> None:
 
 def _remove_flannel_state(probed: dict) -> None:
     """What flannel left: its VXLAN device, its bridge when it holds flanneld's subnet (subnet.env), its
-    run dir, plugin and config."""
+    iptables chains and the rules jumping to them, its run dir, plugin and config."""
     links = link_addresses(probed)
     subnet = first_line(probed, "flannel subnet")  # the bridge's address: FLANNEL_SUBNET is "10.244.3.1/24"
     found = [flannel.VXLAN_LINK] if flannel.VXLAN_LINK in links else []
     found += [flannel.BRIDGE] if subnet and subnet in links.get(flannel.BRIDGE, []) else []
-    node_state_removed(name="Remove flannel's node state (links, run dir, plugin, config)", owner="flannel",
-                       links=found, paths=probed.get("flannel files", []))
+    node_state_removed(name="Remove flannel's node state (links, FLANNEL-* chains, run dir, plugin, config)",
+                       owner="flannel", links=found, paths=probed.get("flannel files", []),
+                       iptables=iptables_excerpt(probed.get("flannel iptables", [])), chain_prefix=flannel.CHAIN_PREFIX)
 
 
-def weave_iptables(lines: list[str]) -> dict[str, dict[str, list[str]]]:
-    """The probe's iptables-save excerpt, by table: Weave's chains and the rules pointing at them."""
+def iptables_excerpt(lines: list[str]) -> dict[str, dict[str, list[str]]]:
+    """A probe's iptables-save excerpt, by table: a CNI's chains and the rules pointing at them."""
     found: dict[str, dict[str, list[str]]] = {}
     table = None
     for line in lines:
@@ -339,5 +342,5 @@ def weave_iptables(lines: list[str]) -> dict[str, dict[str, list[str]]]:
 def _remove_weave_state(probed: dict) -> None:
     weave_node_state_removed(name="Remove Weave Net's node state (links, WEAVE chains, config, plugin, database)",
                              links=probed.get("weave links", []),
-                             iptables=weave_iptables(probed.get("weave iptables", [])),
+                             iptables=iptables_excerpt(probed.get("weave iptables", [])),
                              paths=probed.get("weave files", []))

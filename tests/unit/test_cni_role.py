@@ -50,7 +50,8 @@ def converged(tarball, files_for_host=None, **changes) -> dict:
                   "masquerade live": live.group(1) if live else "",
                   "masquerade listing": "f" * 64, "masquerade loaded": "f" * 64,
                   cni_role.LEGACY_LOOPBACK: "", "weave links": [], "weave iptables": [], "weave files": [],
-                  "flannel files": [], "flannel plugin": "", "flannel conflist": "", "flannel subnet": "", "links": []})
+                  "flannel files": [], "flannel plugin": "", "flannel conflist": "", "flannel subnet": "", "links": [],
+                  "flannel iptables": []})
     state.update(changes)
     return state
 
@@ -250,7 +251,8 @@ def probe_output(tmp_path, probe: str, **fake_commands: str) -> list[str]:
 
 
 def test_the_probe_finds_weaves_chains_and_the_rules_pointing_at_them_and_nothing_else(tmp_path):
-    found = cni_role.weave_iptables(probe_output(tmp_path, "weave iptables", **{"iptables-save": WEAVE_IPTABLES_SAVE}))
+    found = cni_role.iptables_excerpt(probe_output(tmp_path, "weave iptables",
+                                                   **{"iptables-save": WEAVE_IPTABLES_SAVE}))
     assert found["nat"] == {"chains": ["WEAVE", "WEAVE-CANARY"], "rules": ["-A POSTROUTING -j WEAVE"]}
     assert set(found["filter"]["chains"]) == {"WEAVE-NPC"}
     assert set(found["filter"]["rules"]) == {

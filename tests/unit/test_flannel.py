@@ -18,6 +18,7 @@ from tests.unit.test_cni_role import (
     live_routes,
     plan_both,
     plan_cni,
+    probe_output,
     tarball,  # noqa: F401 (a fixture)
 )
 from tests.unit.test_kubeadm_role import (
@@ -231,3 +232,41 @@ def test_switching_away_removes_flannels_node_state_and_only_that(tarball):  # n
     other = {**state, "links": ["cni0 10.244.10.1/24"]}
     commands = plan_cni(tarball, lambda files: converged(tarball, files, routes=live_routes(), **other))
     assert not any("link delete dev cni0" in command for command in commands)
+
+
+# As flanneld v0.27 leaves them (pkg/trafficmngr/iptables/iptables.go), with a look-alike that stays.
+FLANNEL_IPTABLES_SAVE = """\
+*nat
+:POSTROUTING ACCEPT [0:0]
+:FLANNEL-POSTRTG - [0:0]
+:FLANNELX - [0:0]
+-A POSTROUTING -m comment --comment "flanneld masq" -j FLANNEL-POSTRTG
+-A POSTROUTING -j FLANNELX
+-A FLANNEL-POSTRTG -m mark --mark 0x4000/0x4000 -m comment --comment "flanneld masq" -j RETURN
+-A FLANNEL-POSTRTG -s 10.244.0.0/16 ! -d 224.0.0.0/4 -m comment --comment "flanneld masq" -j MASQUERADE --random-fully
+COMMIT
+*filter
+:FORWARD ACCEPT [0:0]
+:FLANNEL-FWD - [0:0]
+-A FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD
+-A FLANNEL-FWD -s 10.244.0.0/16 -m comment --comment "flanneld forward" -j ACCEPT
+COMMIT
+"""
+
+
+def test_switching_away_removes_flannels_chains_and_the_rules_jumping_to_them_only(tarball, tmp_path):  # noqa: F811
+    probed = probe_output(tmp_path, "flannel iptables", **{"iptables-save": FLANNEL_IPTABLES_SAVE})
+    assert cni_role.iptables_excerpt(probed) == {
+        "nat": {"chains": ["FLANNEL-POSTRTG"],
+                "rules": ['-A POSTROUTING -m comment --comment "flanneld masq" -j FLANNEL-POSTRTG']},
+        "filter": {"chains": ["FLANNEL-FWD"],
+                   "rules": ['-A FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD']}}
+    commands = plan_cni(tarball, lambda files: converged(tarball, files, routes=live_routes(),
+                                                         **{"flannel iptables": probed}))
+    assert commands == [
+        "printf '%s\\n' '*filter' '-D FORWARD -m comment --comment \"flanneld forward\" -j FLANNEL-FWD' "
+        "'-F FLANNEL-FWD' '-X FLANNEL-FWD' COMMIT | iptables-restore --noflush",
+        "printf '%s\\n' '*nat' '-D POSTROUTING -m comment --comment \"flanneld masq\" -j FLANNEL-POSTRTG' "
+        "'-F FLANNEL-POSTRTG' '-X FLANNEL-POSTRTG' COMMIT | iptables-restore --noflush"]
+    # In flannel mode they are flanneld's, and stay.
+    assert plan_cni(tarball, flannel_mode(tarball, **{"flannel iptables": probed}), FLANNEL_SPEC) == []
