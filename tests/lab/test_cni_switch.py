@@ -145,10 +145,17 @@ ip addr add {FLANNEL_SUBNET} dev cni0
 mkdir -p /run/flannel
 printf 'FLANNEL_NETWORK=10.244.0.0/16\\nFLANNEL_SUBNET={FLANNEL_SUBNET}\\nFLANNEL_MTU=1450\\nFLANNEL_IPMASQ=true\\n' \
     > /run/flannel/subnet.env
+iptables -t nat -N FLANNEL-POSTRTG
+iptables -t nat -I POSTROUTING -m comment --comment "flanneld masq" -j FLANNEL-POSTRTG
+iptables -t nat -A FLANNEL-POSTRTG -s 10.244.0.0/16 ! -d 224.0.0.0/4 -m comment --comment "flanneld masq" -j MASQUERADE
+iptables -N FLANNEL-FWD
+iptables -A FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD
+iptables -A FLANNEL-FWD -s 10.244.0.0/16 -m comment --comment "flanneld forward" -j ACCEPT
 """
 # Look-alikes flannel does not create: they stay.
 PLANT_FLANNEL_OTHERS = f"""set -e
 ip link add flannel.2 type vxlan id 2 dstport 8473 nolearning
+iptables -N FLANNELX
 mkdir -p /run/flannel-other
 echo keep > {BIN_DIR}/flannel-keep
 """
@@ -162,7 +169,10 @@ POD_CONFLIST = {"cniVersion": "1.0.0", "name": "kwtest-flannel", "plugins": [
 
 def flannel_state(host) -> dict:
     links = host.run("ip -o link show").stdout
+    saved = host.run("iptables-save").stdout.splitlines()
     return {"links": sorted(name for name in ("flannel.1", "cni0") if f" {name}:" in links),
+            "chains": sorted(line.split()[0][1:] for line in saved if line.startswith(":FLANNEL-")),
+            "rules": [line for line in saved if re.match(r"-A .* -j FLANNEL-", line)],
             "files": sorted(path for path in FLANNEL_FILES if host.run(f"test -e {path}").rc == 0)}
 
 
@@ -219,16 +229,18 @@ def test_switch_between_bridge_weave_and_flannel(converged, nodes, spec):
 
     for host in nodes.values():  # what flanneld would have left on every node
         assert host.run(PLANT_FLANNEL).rc == 0 and host.run(PLANT_FLANNEL_OTHERS).rc == 0
-    assert flannel_state(node01) == {"links": ["cni0", "flannel.1"], "files": sorted(FLANNEL_FILES)}
+    planted = flannel_state(node01)
+    assert planted["links"] == ["cni0", "flannel.1"] and planted["files"] == sorted(FLANNEL_FILES), planted
+    assert planted["chains"] == ["FLANNEL-FWD", "FLANNEL-POSTRTG"] and len(planted["rules"]) == 2, planted
     assert deploy(inventory, "flannel")["success"] == 0, "flannel's own state is left alone in flannel mode"
 
     assert deploy(inventory, "weave")["error"] == 0
     for name, host in nodes.items():
-        assert flannel_state(host) == {"links": [], "files": []}, name
+        assert flannel_state(host) == {"links": [], "chains": [], "rules": [], "files": []}, name
         assert host.run("test -e /run/flannel").rc != 0, name
         assert host.run("ip link show flannel.2").rc == 0 and host.file("/run/flannel-other").is_directory, name
-        assert host.file(f"{BIN_DIR}/flannel-keep").exists, name
-        host.run(f"ip link delete flannel.2; rmdir /run/flannel-other; rm {BIN_DIR}/flannel-keep")
+        assert host.file(f"{BIN_DIR}/flannel-keep").exists and host.run("iptables -n -L FLANNELX").rc == 0, name
+        host.run(f"ip link delete flannel.2; rmdir /run/flannel-other; rm {BIN_DIR}/flannel-keep; iptables -X FLANNELX")
     assert not vxlan_port_open(nodes, spec, "node02", node01), "8472/udp stays open with Weave"
 
     for host in nodes.values():
@@ -241,7 +253,7 @@ def test_switch_between_bridge_weave_and_flannel(converged, nodes, spec):
 
     assert deploy(inventory)["error"] == 0
     for name, host in nodes.items():
-        assert flannel_state(host) == {"links": [], "files": []}, name
+        assert flannel_state(host) == {"links": [], "chains": [], "rules": [], "files": []}, name
         assert all(host.file(path).exists for path in BRIDGE_FILES), f"{name} lacks bridge files"
         assert host.run("ip route show proto 75").stdout.count("via") == len(spec.nodes) - 1
     assert not vxlan_port_open(nodes, spec, "node02", node01), "8472/udp stays open with the bridge CNI"
