@@ -80,6 +80,7 @@ def cross_field_problems(spec: ClusterSpec) -> Problems:
         *_kube_proxy_problems(spec),
         *_coredns_problems(spec),
         *_weave_problems(spec),
+        *_flannel_problems(spec),
         *_node_extras_problems(spec),
         *_plugins_tarball_problems(spec),
     ]
@@ -257,16 +258,37 @@ def _is_local_to_pod(server: str) -> bool:
 
 
 def _weave_problems(spec: ClusterSpec) -> Problems:
-    # One DaemonSet mounts the same CNI directories on every node.
-    if spec.cni_plugin != "weave":
+    # One DaemonSet mounts the same CNI directories on every node (Weave Net's, and flannel's).
+    if spec.cni_plugin not in ("weave", "flannel"):
         return []
     problems = []
     for key in ("bin_dir", "conf_dir"):
         values = {getattr(node.cni, key) for node in spec.nodes}
         if len(values) > 1:
             problems.append(problem_at((f"cni_{key}",), sorted(values),
-                "differs between nodes, but Weave Net's DaemonSet mounts one path on every node; "
+                f"differs between nodes, but the {spec.cni_plugin} DaemonSet mounts one path on every node; "
                 "set it in group_data/all.py", depends=("cni_plugin", "nodes")))
+    return problems
+
+
+# kube-controller-manager's node IPAM keeps at most 2^16 node subnets: clusterSubnetMaxDiff in
+# kubernetes/kubernetes pkg/controller/nodeipam/ipam/cidrset/cidr_set.go.
+NODE_IPAM_MAX_PREFIX_DIFFERENCE = 16
+
+
+def _flannel_problems(spec: ClusterSpec) -> Problems:
+    """With flannel the controller manager gives each node its podCIDR: kubewire's per-node subnets do not apply."""
+    if spec.cni_plugin != "flannel":
+        return []
+    problems = [problem_at(("hosts", node.host, "pod_cidr"), str(node.pod_cidr),
+                           "has no effect with cni_plugin 'flannel': kube-controller-manager allocates each node's "
+                           "podCIDR from pod_cidr; remove it", depends=("cni_plugin",))
+                for node in spec.nodes if node.pod_cidr is not None]
+    if spec.node_pod_prefix - spec.pod_cidr.prefixlen > NODE_IPAM_MAX_PREFIX_DIFFERENCE:
+        problems.append(problem_at(("node_pod_prefix",), spec.node_pod_prefix,
+            f"is more than {NODE_IPAM_MAX_PREFIX_DIFFERENCE} bits longer than pod_cidr's /{spec.pod_cidr.prefixlen}; "
+            "kube-controller-manager, which allocates the node subnets flannel uses, refuses that: use a shorter "
+            "node_pod_prefix or a smaller pod_cidr", depends=("cni_plugin", "pod_cidr")))
     return problems
 
 

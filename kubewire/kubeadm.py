@@ -39,12 +39,25 @@ def cert_sans(spec: ClusterSpec) -> list[str]:
     return list(dict.fromkeys([endpoint_host, *(str(node.node_ip) for node in spec.controlplane)]))
 
 
+def controller_manager_args(spec: ClusterSpec) -> dict[str, str]:
+    """Who gives each node its podCIDR. kubewire does (its pod subnet, by node address; the controller
+    manager's allocator would hand out others in join order), except with flannel, which reads the
+    podCIDR kube-controller-manager allocates: --allocate-node-cidrs, --cluster-cidr and
+    --node-cidr-mask-size (kube-controller-manager's reference; kubeadm sets the first two from
+    networking.podSubnet itself, cmd/kubeadm/app/phases/controlplane/manifests.go, and extraArgs win)."""
+    if spec.cni_plugin != "flannel":
+        return {"allocate-node-cidrs": "false"}
+    return {"allocate-node-cidrs": "true", "cluster-cidr": str(spec.pod_cidr),
+            "node-cidr-mask-size": str(spec.node_pod_prefix)}
+
+
 def init_config_text(spec: ClusterSpec) -> str:
     node = spec.controlplane[0]
     return render("kubeadm", f"{KUBEADM_CONFIG}.yaml.j2", spec=spec, node=node, kubeadm_api=kubeadm_api(spec),
                   kubernetes_release=kubernetes_release(spec.kubernetes_version), api_server_port=API_SERVER_PORT,
                   cri_socket=CRI_SOCKET, init_token_ttl=INIT_TOKEN_TTL, cert_sans=cert_sans(spec),
-                  cgroup_driver=cgroup_driver(node), upload_certs=len(spec.controlplane) > 1)
+                  cgroup_driver=cgroup_driver(node), upload_certs=len(spec.controlplane) > 1,
+                  controller_manager_args=controller_manager_args(spec))
 
 
 def render_kubeadm_config(spec: ClusterSpec) -> Manifest:
@@ -97,7 +110,12 @@ def kubeadm_checks(spec: ClusterSpec, objects: list[dict]) -> list[Problem]:
         problems.append(Problem.in_object(object_name(cluster), "apiServer.certSANs",
                                           f"lacks some of {cert_sans(spec)}: the API server's certificate must name "
                                           "the endpoint every kubeconfig uses"))
-    if extra_args(cluster, "controllerManager.extraArgs").get("allocate-node-cidrs") != "false":
-        problems.append(Problem.in_object(object_name(cluster), "controllerManager.extraArgs.allocate-node-cidrs",
-                                          "must be 'false': kubewire sets each node's podCIDR to its own pod subnet"))
+    rendered = extra_args(cluster, "controllerManager.extraArgs")
+    for name, want in controller_manager_args(spec).items():
+        if rendered.get(name) != want:
+            problems.append(Problem.in_object(object_name(cluster), f"controllerManager.extraArgs.{name}",
+                                              f"is {rendered.get(name)!r}, not {want!r}: " + (
+                                                  "flannel takes each node's subnet from the podCIDR the controller "
+                                                  "manager allocates" if spec.cni_plugin == "flannel" else
+                                                  "kubewire sets each node's podCIDR to its own pod subnet")))
     return problems

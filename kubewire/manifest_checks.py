@@ -83,7 +83,7 @@ def coredns_checks(spec: ClusterSpec, objects: list[dict]) -> list[Problem]:
     return [Problem.in_object(object_name(service), "spec.clusterIP", problem)] if problem else []
 
 
-def _rbac_problems(objects: list[dict], allowed: set[rbac.Triple]) -> list[Problem]:
+def rbac_problems(objects: list[dict], allowed: set[rbac.Triple]) -> list[Problem]:
     """Grants of the Roles and ClusterRoles beyond upstream's own for the features switched on."""
     problems = []
     for obj in objects:
@@ -106,7 +106,7 @@ def weave_checks(spec: ClusterSpec, objects: list[dict]) -> list[Problem]:
     daemonset = find(objects, "DaemonSet", "weave-net")
     if daemonset is None:
         return [Problem.in_object("DaemonSet kube-system/weave-net", "(object)", "is missing")]
-    problems = _rbac_problems(objects, rbac.ceiling("weave"))
+    problems = rbac_problems(objects, rbac.ceiling("weave"))
     ipalloc = _container_env(daemonset, "weave").get("IPALLOC_RANGE")
     if ipalloc != str(spec.pod_cidr):
         problems.append(Problem.in_object(object_name(daemonset), "containers[weave].env.IPALLOC_RANGE",
@@ -118,7 +118,7 @@ def weave_checks(spec: ClusterSpec, objects: list[dict]) -> list[Problem]:
 def ingress_checks(addon: str) -> Check:
     def check(spec: ClusterSpec, objects: list[dict]) -> list[Problem]:
         return (_node_port_problems(spec, objects) + _ingress_class_problems(spec, objects)
-                + _rbac_problems(objects, rbac.ceiling(addon, spec.ingress.custom_resources)))
+                + rbac_problems(objects, rbac.ceiling(addon, spec.ingress.custom_resources)))
     return check
 
 

@@ -28,6 +28,7 @@ from typing import Any
 
 from pydantic import SecretBytes
 
+from . import flannel
 from .errors import ManifestError, Problem
 from .kubeadm import kubeadm_checks, render_kubeadm_config
 from .manifest_checks import (
@@ -145,6 +146,8 @@ ADDONS = (
     Addon("weave", "weave", lambda spec: weave_images(spec.weave.image_repo, spec.weave.image_tag)[0], weave_checks,
           is_enabled=lambda spec: spec.cni_plugin == "weave", switch="cni_plugin", context=_weave_context,
           secrets=_weave_secrets, also_deletes=("secret",)),
+    Addon("flannel", "flannel", flannel.image, flannel.checks, is_enabled=lambda spec: spec.cni_plugin == "flannel",
+          switch="cni_plugin", context=flannel.context, own_namespace=lambda spec: flannel.NAMESPACE),
     _ingress_addon("nginx-ingress", "nginx-inc", NGINX_INC_INGRESS_IMAGE),
     _ingress_addon("ingress-nginx", "ingress-nginx", INGRESS_NGINX_IMAGE),
 )

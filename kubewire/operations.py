@@ -229,16 +229,28 @@ def weave_node_state_removed(links: list[str], iptables: dict[str, dict[str, lis
     """Remove what Weave Net's pods leave on a node: its links, its iptables chains and the rules
     that jump to them or match its bridge, its CNI config, plugins and database.
 
-    `iptables` is {table: {"chains": [...], "rules": ["-A CHAIN ..." as iptables-save prints them]}}."""
+    `iptables` is {table: {"chains": [...], "rules": ["-A CHAIN ..." as iptables-save prints them]}}.
+    Weave Net names every chain it creates WEAVE or WEAVE-... (net/bridge.go, npc/constants.go)."""
+    yield from node_state_removed._inner(owner="Weave Net", links=links, paths=paths, iptables=iptables,
+                                         chain_prefix="WEAVE")
+
+
+@operation()
+def node_state_removed(owner: str, links: list[str], paths: list[str],
+                       iptables: dict[str, dict[str, list[str]]] | None = None, chain_prefix: str = ""):
+    """Remove the links, files (or directories) and iptables chains a CNI's pods left on the node, as a
+    probe found them. `iptables` as for `weave_node_state_removed`; its chains are `chain_prefix` or
+    `chain_prefix`-..., and a rule inside one of them goes with its chain."""
+    iptables = iptables or {}
     if not (links or paths or any(found["chains"] or found["rules"] for found in iptables.values())):
-        host.noop("no Weave Net state on the node")
+        host.noop(f"no {owner} state on the node")
         return
     for link in links:  # a veth's peer goes with it, so one already gone is fine
         yield StringCommand("ip", "link", "delete", "dev", QuoteString(link), "||", "test", "!", "-e",
                             QuoteString(f"/sys/class/net/{link}"))
     for table, found in sorted(iptables.items()):
         restore = [f"*{table}"]
-        restore += ["-D" + rule[2:] for rule in found["rules"] if not _weave_chain(rule.split()[1])]
+        restore += ["-D" + rule[2:] for rule in found["rules"] if not _own_chain(rule.split()[1], chain_prefix)]
         restore += [f"-F {chain}" for chain in found["chains"]] + [f"-X {chain}" for chain in found["chains"]]
         # One transaction per table: the references go before the chains they point at.
         yield StringCommand("printf", "'%s\\n'", *map(QuoteString, [*restore, "COMMIT"]), "|",
@@ -247,9 +259,8 @@ def weave_node_state_removed(links: list[str], iptables: dict[str, dict[str, lis
         yield StringCommand("rm", "-rf", "--", *map(QuoteString, paths))
 
 
-def _weave_chain(chain: str) -> bool:
-    """Weave Net names every chain it creates WEAVE or WEAVE-... (net/bridge.go, npc/constants.go)."""
-    return chain == "WEAVE" or chain.startswith("WEAVE-")
+def _own_chain(chain: str, prefix: str) -> bool:
+    return chain == prefix or chain.startswith(f"{prefix}-")
 
 
 @operation()

@@ -10,6 +10,10 @@ Sources:
   (https://github.com/weaveworks/weave/blob/master/site/faq.md#ports): TCP 6783, UDP 6783-6784,
   and "when using encrypted fast datapath, make sure that underlying network does not block ESP
   traffic (IP protocol 50)".
+- flannel (flannel-io/flannel Documentation/troubleshooting.md, "Firewalls"): "When using `vxlan`
+  backend, kernel uses UDP port 8472 for sending encapsulated packets. Make sure that your firewall
+  rules allow this traffic for all hosts participating in the overlay network"; host-gw
+  (Documentation/backends.md) routes pod packets via the nodes' addresses, unencapsulated.
 - kube-proxy's ipvs mode: IPVS takes Service traffic in the INPUT hook, after the filter chain
   (https://kubernetes.io/docs/reference/networking/virtual-ips/#proxy-mode-ipvs), so the input
   chain must accept what is addressed to Services and NodePorts; the iptables and nftables modes
@@ -78,10 +82,16 @@ WORKER_PORTS = (
 )
 CNI_PORTS = {
     "bridge": (),
+    "flannel": (),  # the backend's: FLANNEL_PORTS
     "weave": (
         PortRule(6783, 6783, "tcp", "nodes", "Weave Net control"),
         PortRule(6783, 6784, "udp", "nodes", "Weave Net data (sleeve and fast datapath)"),
     ),
+}
+# The flannel backend's ports, by flannel_backend.
+FLANNEL_PORTS = {
+    "vxlan": (PortRule(8472, 8472, "udp", "nodes", "flannel VXLAN"),),
+    "host-gw": (),
 }
 WEAVE_ENCRYPTED = PortRule(0, 0, "esp", "nodes", "Weave Net encrypted fast datapath (IPsec ESP)")
 # In ipvs mode IPVS answers NodePorts on every node, TCP and UDP, after the input chain.
@@ -92,8 +102,8 @@ IPVS_NODE_PORTS = (
 
 
 def required_ports(groups: frozenset[str], cni_plugin: str, *, kube_proxy_mode: str = "iptables",
-                   weave_encrypted: bool = False, kube_proxy_health_from: Source = "nodes"
-                   ) -> tuple[PortRule, ...]:
+                   weave_encrypted: bool = False, kube_proxy_health_from: Source = "nodes",
+                   flannel_backend: str = "vxlan") -> tuple[PortRule, ...]:
     """The rules a node in these groups must have, without duplicates, in table order."""
     rules: list[PortRule] = []
     for group, table in (("controlplane", CONTROLPLANE_PORTS), ("workers", WORKER_PORTS)):
@@ -106,6 +116,8 @@ def required_ports(groups: frozenset[str], cni_plugin: str, *, kube_proxy_mode: 
         rules = [r for r in rules if not (r.first, r.last) == (NODE_PORT_FIRST, NODE_PORT_LAST)]
         rules += IPVS_NODE_PORTS
     rules += CNI_PORTS[cni_plugin]
+    if cni_plugin == "flannel":
+        rules += FLANNEL_PORTS[flannel_backend]
     if cni_plugin == "weave" and weave_encrypted:
         rules.append(WEAVE_ENCRYPTED)
     return tuple(rules)
@@ -115,5 +127,5 @@ def node_rules(spec, node) -> tuple[PortRule, ...]:
     """Every rule of this node: its groups', its CNI's, its mode's and `firewall_extra_ports`."""
     return required_ports(node.groups, spec.cni_plugin, kube_proxy_mode=spec.kube_proxy_mode,
                           weave_encrypted=spec.weave.password_file is not None,
-                          kube_proxy_health_from=node.firewall.kube_proxy_health_from
-                          ) + tuple(node.firewall.extra_ports)
+                          kube_proxy_health_from=node.firewall.kube_proxy_health_from,
+                          flannel_backend=spec.flannel.backend) + tuple(node.firewall.extra_ports)

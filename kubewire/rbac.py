@@ -126,13 +126,25 @@ INGRESS_NGINX_UPSTREAM: tuple[Rule, ...] = (
 INGRESS_NGINX_NEEDS = triples_of(INGRESS_NGINX_UPSTREAM)
 
 
+# Flannel v0.27.4: the ClusterRole flannel of Documentation/kustomization/kube-flannel/kube-flannel.yml
+# (flannel-io/flannel). flanneld reads its own pod, lists and watches nodes (their podCIDR and its
+# peers' annotations), and patches its node's status (NetworkUnavailable) and annotations.
+FLANNEL_UPSTREAM: tuple[Rule, ...] = (
+    (("",), ("pods",), ("get",)),
+    (("",), ("nodes",), READ),
+    (("",), ("nodes/status",), ("patch",)),
+)
+FLANNEL_NEEDS = triples_of(FLANNEL_UPSTREAM)
+
+
 def ceiling(addon: str, custom_resources: bool = False) -> set[Triple]:
     """Upstream's grants for the add-on's controller with these features: no render may exceed them."""
-    return {"weave": triples_of(WEAVE_UPSTREAM), "nginx-ingress": nginx_inc_ceiling(custom_resources),
+    return {"weave": triples_of(WEAVE_UPSTREAM), "flannel": triples_of(FLANNEL_UPSTREAM),
+            "nginx-ingress": nginx_inc_ceiling(custom_resources),
             "ingress-nginx": triples_of(INGRESS_NGINX_UPSTREAM)}[addon]
 
 
 def needs(addon: str, custom_resources: bool = False) -> set[Triple]:
     """What the add-on's controller needs with these features."""
-    return {"weave": WEAVE_NEEDS, "nginx-ingress": nginx_inc_needs(custom_resources),
+    return {"weave": WEAVE_NEEDS, "flannel": FLANNEL_NEEDS, "nginx-ingress": nginx_inc_needs(custom_resources),
             "ingress-nginx": INGRESS_NGINX_NEEDS}[addon]

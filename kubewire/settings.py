@@ -715,3 +715,36 @@ class KubeadmSettings(RoleSettings):
                 ("kubeadm_debs_dir",), self.debs_dir, "must be a directory on the controller holding the kubelet, "
                 "kubeadm and kubectl .deb files (kubeadm_packages_source is 'debs')")])
         return self
+
+
+# Flannel (templates/flannel, with cni_plugin "flannel") ------------------------------------
+
+FLANNEL_BACKENDS = ("vxlan", "host-gw")
+FLANNEL_CNI_PLUGIN_SOURCES = ("image", "file")
+
+
+class FlannelSettings(RoleSettings):
+    """Add-on `flannel`: kube-flannel, deployed when the cluster key `cni_plugin` is "flannel"."""
+
+    model_config = prefixed("flannel")
+
+    backend: Literal[FLANNEL_BACKENDS] = Field("vxlan", description=(
+        "how flannel carries pod traffic between nodes: `vxlan` (an overlay, UDP 8472 between nodes) or "
+        "`host-gw` (routes via each node's address: every node on one layer-2 network)"))
+    cni_plugin_source: Literal[FLANNEL_CNI_PLUGIN_SOURCES] = Field("image", description=(
+        "where the `flannel` CNI plugin comes from: `image` (upstream's way: the DaemonSet copies it from the "
+        "pinned flannel-cni-plugin image) or `file` (a binary on the controller, `flannel_cni_plugin_file` + "
+        "`flannel_cni_plugin_sha256`, checked on the controller and on the node)"))
+    cni_plugin_file: ControllerFile = Field(None, description=(
+        "with `file`: the plugin binary on the controller (`flannel-amd64` from the release tarball)"))
+    cni_plugin_sha256: Sha256 = Field(None, description="with `file`: its sha256")
+
+    @model_validator(mode="after")
+    def _file_complete(self) -> FlannelSettings:
+        if self.cni_plugin_source == "file":
+            problems = [problem_at((f"flannel_{key}",), None, "is needed with flannel_cni_plugin_source 'file' "
+                                   "(the binary's path on the controller and its sha256)")
+                        for key in ("cni_plugin_file", "cni_plugin_sha256") if getattr(self, key) is None]
+            if problems:
+                raise ValidationError.from_exception_data("flannel", problems)
+        return self

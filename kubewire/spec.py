@@ -41,6 +41,7 @@ from .settings import (
     ContainerdSettings,
     CorednsSettings,
     FirewallSettings,
+    FlannelSettings,
     HostsSettings,
     IngressSettings,
     KubeadmSettings,
@@ -63,7 +64,7 @@ KUBEADM_V1BETA4_MINOR = 31
 # The API server's secure port (kube-apiserver --secure-port default; "Ports and Protocols").
 API_SERVER_PORT = 6443
 
-CNI_PLUGINS = ("bridge", "weave")
+CNI_PLUGINS = ("bridge", "weave", "flannel")
 KUBE_PROXY_MODES = ("iptables", "ipvs", "nftables")
 
 
@@ -184,7 +185,7 @@ class ClusterSpec(BaseModel):
     node_cidr: NodeCidr = Field(None, description="the nodes' own network",
                                 json_schema_extra=readme_default(
                                     "smallest network holding every `node_ip`, at least a /24"))
-    cni_plugin: CniPlugin = Field("bridge", description="`bridge` or `weave`")
+    cni_plugin: CniPlugin = Field("bridge", description="`bridge`, `weave` or `flannel`")
     kube_proxy_mode: KubeProxyMode = Field(
         "iptables",
         description="`iptables`, `ipvs` (deprecated upstream in 1.35: allowed, with a warning) or `nftables` "
@@ -199,6 +200,7 @@ class ClusterSpec(BaseModel):
     kube_proxy: KubeProxySettings = KubeProxySettings()
     coredns: CorednsSettings = CorednsSettings()
     weave: WeaveSettings = WeaveSettings()
+    flannel: FlannelSettings = FlannelSettings()
     ingress: IngressSettings = IngressSettings()
     kubeadm: KubeadmSettings = KubeadmSettings()
 

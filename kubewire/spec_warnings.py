@@ -40,6 +40,12 @@ def warnings(spec: ClusterSpec) -> list[Problem]:
         found.append(Problem("cni_plugin", "bridge",
             "NetworkPolicy is not enforced: the bridge CNI has no policy controller, so every pod reaches "
             "every other pod whatever policies say; use cni_plugin 'weave' (or another CNI) to enforce them"))
+    if spec.cni_plugin == "flannel":
+        # flannel's README: "Flannel is focused on networking. For network policy, other projects such as
+        # Calico can be used."
+        found.append(Problem("cni_plugin", "flannel",
+            "NetworkPolicy is not enforced: flannel has no policy controller; use cni_plugin 'weave' (or add "
+            "a policy engine) to enforce them"))
     if spec.cni_plugin == "weave":
         found.append(Problem("cni_plugin", "weave",
             "Weave Net is archived upstream (Weaveworks shut down in 2024): no fixes, not even for security; "

@@ -141,3 +141,15 @@ KUBERNETES_APT_KEY_FINGERPRINT = "DE15B14486CD377B9E876E1A234654DA9A296436"
 
 def pause_image(minor: int) -> str:
     return f"{PAUSE_IMAGE}:{PAUSE_VERSIONS[minor]}"
+
+# Flannel (github.com/flannel-io/flannel) v0.27.4 and its CNI plugin (github.com/flannel-io/cni-plugin)
+# v1.8.0-flannel1: the images Documentation/kustomization/kube-flannel/kube-flannel.yml names at
+# flannel's v0.27.4 manifest (the source of the release's kube-flannel.yml). The plugin's release
+# tarballs (cni-plugin-flannel-linux-<arch>-<tag>.tgz, scripts/package.sh) carry .sha256 files on
+# the release page; their values are not pinned here yet, so the plugin comes either from the
+# pinned image (upstream's install-cni-plugin init container) or from a file on the controller
+# with its sha256 (`flannel_cni_plugin_source`).
+FLANNEL_VERSION = "v0.27.4"
+FLANNEL_IMAGE = f"ghcr.io/flannel-io/flannel:{FLANNEL_VERSION}"
+FLANNEL_CNI_PLUGIN_VERSION = "v1.8.0-flannel1"
+FLANNEL_CNI_PLUGIN_IMAGE = f"ghcr.io/flannel-io/flannel-cni-plugin:{FLANNEL_CNI_PLUGIN_VERSION}"

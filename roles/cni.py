@@ -3,9 +3,11 @@ every other node's pod subnet, and masquerading of pod traffic that leaves the p
 so every pod gets an address from its node's subnet, reaches pods on other nodes without NAT,
 and reaches everything else with its node's address.
 
-With `cni_plugin: weave` the bridge config, pod routes and masquerading are removed (Weave Net
-brings its own); the plugin binaries stay, as Weave uses loopback and portmap too. Switching
-back to `bridge` removes what Weave Net left on the node.
+With `cni_plugin: weave` or `flannel` the bridge config, pod routes and masquerading are removed
+(Weave Net and flannel bring their own); the plugin binaries stay, as both use loopback and
+portmap too (flannel's plugin delegates to bridge and host-local). With flannel the role writes
+its CNI config, and its plugin when it comes from a file on the controller. Switching to another
+CNI removes what the previous one left on the node, and only that.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pyinfra.api import deploy
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.operations import apt, files, server, systemd
 
+from kubewire import flannel
 from kubewire.cni_plugins import PluginsTarballError, plugin_digests, plugins_tarball
 from kubewire.facts import Probes, file_digest_probe, first_line, sha256
 from kubewire.inventory import cluster_spec
@@ -29,6 +32,7 @@ from kubewire.operations import (
     files_removed,
     nft_table_loaded,
     nft_table_removed,
+    node_state_removed,
     pod_routes_applied,
     systemd_unit_disabled,
     text_file,
@@ -135,6 +139,22 @@ def cni_probes(settings: CniSettings, wanted: dict[str, str]) -> tuple[tuple[str
                            "grep -E '^[*]|^:WEAVE[ -]|^-A [^ ]+ .*(-j WEAVE(-[^ ]+)?|-[io] weave)( |$)'"),
         ("weave files", f"ls -1d -- {conf_dir}/{WEAVE_CONFLIST} {conf_dir}/10-weave.conf {bin_dir}/weave-net "
                         f"{bin_dir}/weave-ipam {bin_dir}/weave-plugin-* {WEAVE_DB_DIR}"),
+        *flannel_probes(settings),
+    )
+
+
+def flannel_probes(settings: CniSettings) -> tuple[tuple[str, str], ...]:
+    bin_dir, conf_dir = shlex.quote(settings.bin_dir), shlex.quote(settings.conf_dir)
+    return (
+        ("flannel files", f"ls -1d -- {conf_dir}/{flannel.CONFLIST} {bin_dir}/{flannel.PLUGIN} {flannel.RUN_DIR}"),
+        ("flannel plugin", file_digest_probe(f"{settings.bin_dir}/{flannel.PLUGIN}")),
+        ("flannel conflist", file_digest_probe(f"{settings.conf_dir}/{flannel.CONFLIST}")),
+        ("flannel subnet", f"sed -n 's/^FLANNEL_SUBNET=//p' {flannel.SUBNET_ENV}"),
+        ("flannel iptables", f"iptables-save | grep -E '^[*]|^:{flannel.CHAIN_PREFIX}-|"
+                             f"^-A [^ ]+ .*-j {flannel.CHAIN_PREFIX}-[^ ]+( |$)'"),
+        ("links", f"for l in {flannel.VXLAN_LINK} {shlex.quote(settings.bridge)} {flannel.BRIDGE}; do "
+                  'test -e /sys/class/net/$l && echo "$l $(ip -4 -o addr show dev $l | awk \'{print $4}\' | '
+                  "tr '\\n' ' ')\"; done"),
     )
 
 
@@ -147,16 +167,25 @@ def cni() -> None:
 
     _install_plugins(settings, probed)
     _remove_legacy_loopback(settings.conf_dir, probed)
+    if spec.cni_plugin != "flannel":
+        _remove_flannel_state(probed)
+    if spec.cni_plugin != "weave":
+        _remove_weave_state(probed)
+    # The other CNIs' configs are removed above, not moved aside.
+    others = {CONFLIST, flannel.CONFLIST} - {{"bridge": CONFLIST, "flannel": flannel.CONFLIST}.get(spec.cni_plugin)}
     if spec.cni_plugin == "bridge":
         _write_changed(wanted, probed)
-        _move_aside_winning_configs(settings.conf_dir, probed, CONFLIST)
+        _move_aside_winning_configs(settings.conf_dir, probed, CONFLIST, ignore=others)
         _pod_routes(probed, wanted)
         _pod_masquerade(probed, wanted)
-        _remove_weave_state(probed)
-    else:
+    elif spec.cni_plugin == "weave":
         _remove_bridge_network(wanted, probed)
         _move_aside_winning_configs(settings.conf_dir, probed, WEAVE_CONFLIST, "written by Weave Net's pods",
-                                    ignore=CONFLIST)  # kubewire's own is removed above
+                                    ignore=others)
+    else:
+        _remove_bridge_network(wanted, probed)
+        _flannel_node_files(settings, probed)
+        _move_aside_winning_configs(settings.conf_dir, probed, flannel.CONFLIST, "for flannel", ignore=others)
 
 
 def _install_plugins(settings: CniSettings, probed: dict) -> None:
@@ -196,9 +225,9 @@ def _write_changed(wanted: dict[str, str], probed: dict) -> None:
 
 
 def _move_aside_winning_configs(conf_dir: str, probed: dict, active: str, whose: str = "kubewire's",
-                                ignore: str = "") -> None:
+                                ignore: set[str] = frozenset()) -> None:
     """The runtime loads the lexically first config: anything sorting before the active one would win."""
-    names = [name for name in probed.get("conf files", []) if name != ignore]
+    names = [name for name in probed.get("conf files", []) if name not in ignore]
     winners = configs_that_win(names, active)
     cni_configs_moved_aside(name=f"Move aside CNI configs in {conf_dir} that would win over {active}",
                             conf_dir=conf_dir, config_names=names, active=active)
@@ -248,10 +277,57 @@ def _remove_bridge_network(wanted: dict[str, str], probed: dict) -> None:
     found = [path for path in wanted if first_line(probed, path)]
     found += [MASQUERADE_LOADED] if first_line(probed, "masquerade loaded") else []
     files_removed(name="Remove the bridge network's files", paths=found, why="no bridge network files")
+    # The bridge itself when it holds kubewire's gateway address: flannel's pods use a bridge of the same
+    # name (cni0), and the bridge plugin refuses one that has another address. Not when flanneld gave
+    # this node that very subnet.
+    spec = cluster_spec()
+    settings, subnet = spec.node(host.name).cni, spec.pod_cidr_for(host.name)
+    gateway = f"{subnet.network_address + 1}/{subnet.prefixlen}"
+    ours = (gateway in link_addresses(probed).get(settings.bridge, [])
+            and first_line(probed, "flannel subnet") != gateway)
+    node_state_removed(name=f"Remove the bridge {settings.bridge} with kubewire's gateway address {gateway}",
+                       owner="bridge network", links=[settings.bridge] if ours else [], paths=[])
 
 
-def weave_iptables(lines: list[str]) -> dict[str, dict[str, list[str]]]:
-    """The probe's iptables-save excerpt, by table: Weave's chains and the rules pointing at them."""
+def link_addresses(probed: dict) -> dict[str, list[str]]:
+    """The probed links and their IPv4 addresses: {"cni0": ["10.244.12.1/24"], "flannel.1": []}."""
+    return {line.split()[0]: line.split()[1:] for line in probed.get("links", []) if line.strip()}
+
+
+def _flannel_node_files(settings: CniSettings, probed: dict) -> None:
+    """flannel's CNI config, and its plugin when it comes from a file on the controller (else its image)."""
+    path = f"{settings.conf_dir}/{flannel.CONFLIST}"
+    text_file(name=f"Write {path}", path=path, text=flannel.conflist(),
+              current_digest=first_line(probed, "flannel conflist"))
+    try:
+        plugin = flannel.plugin_file(cluster_spec())
+    except PluginsTarballError as error:
+        raise CniError(f"{host.name}: flannel_cni_plugin_file: {error}") from None
+    if plugin is None or first_line(probed, "flannel plugin") == plugin[1]:
+        return
+    source, digest = plugin
+    remote, target = f"{UPLOAD_DIR}/flannel-{digest[:12]}", f"{settings.bin_dir}/{flannel.PLUGIN}"
+    files.put(name=f"Upload the flannel CNI plugin ({source.name})", src=str(source), dest=remote, mode="600",
+              create_remote_dir=True)
+    server.shell(name=f"Verify the flannel CNI plugin's sha256 and install it as {target}", commands=[
+        f"printf '%s  %s\\n' {digest} {shlex.quote(remote)} | sha256sum -c --quiet - && "
+        f"install -D -m 755 {shlex.quote(remote)} {shlex.quote(target)}"])
+
+
+def _remove_flannel_state(probed: dict) -> None:
+    """What flannel left: its VXLAN device, its bridge when it holds flanneld's subnet (subnet.env), its
+    iptables chains and the rules jumping to them, its run dir, plugin and config."""
+    links = link_addresses(probed)
+    subnet = first_line(probed, "flannel subnet")  # the bridge's address: FLANNEL_SUBNET is "10.244.3.1/24"
+    found = [flannel.VXLAN_LINK] if flannel.VXLAN_LINK in links else []
+    found += [flannel.BRIDGE] if subnet and subnet in links.get(flannel.BRIDGE, []) else []
+    node_state_removed(name="Remove flannel's node state (links, FLANNEL-* chains, run dir, plugin, config)",
+                       owner="flannel", links=found, paths=probed.get("flannel files", []),
+                       iptables=iptables_excerpt(probed.get("flannel iptables", [])), chain_prefix=flannel.CHAIN_PREFIX)
+
+
+def iptables_excerpt(lines: list[str]) -> dict[str, dict[str, list[str]]]:
+    """A probe's iptables-save excerpt, by table: a CNI's chains and the rules pointing at them."""
     found: dict[str, dict[str, list[str]]] = {}
     table = None
     for line in lines:
@@ -268,5 +344,5 @@ def weave_iptables(lines: list[str]) -> dict[str, dict[str, list[str]]]:
 def _remove_weave_state(probed: dict) -> None:
     weave_node_state_removed(name="Remove Weave Net's node state (links, WEAVE chains, config, plugin, database)",
                              links=probed.get("weave links", []),
-                             iptables=weave_iptables(probed.get("weave iptables", [])),
+                             iptables=iptables_excerpt(probed.get("weave iptables", [])),
                              paths=probed.get("weave files", []))

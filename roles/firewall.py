@@ -18,6 +18,7 @@ from pyinfra.api import deploy
 from pyinfra.operations import files, systemd
 
 from kubewire.facts import Probes, file_digest_probe, first_line, sha256
+from kubewire.flannel import BRIDGE as FLANNEL_BRIDGE
 from kubewire.inventory import cluster_spec
 from kubewire.operations import NFT, nft_table_loaded, nft_table_removed, text_file
 from kubewire.ports import node_rules
@@ -83,7 +84,8 @@ def firewall_files(node_name: str, ssh_ports: dict[int, str] | None = None) -> t
     """The rules file, its digest (the live table carries it as a comment) and the unit file."""
     spec = cluster_spec()
     node = spec.node(node_name)
-    weave = spec.cni_plugin == "weave"
+    # Weave's and flannel's IPAM give no per-node subnet kubewire knows: their bridge it is.
+    own_bridge = {"weave": WEAVE_BRIDGE, "flannel": FLANNEL_BRIDGE}.get(spec.cni_plugin)
     ipvs = spec.kube_proxy_mode == "ipvs"
     context = {
         "node_name": node.name,
@@ -92,9 +94,9 @@ def firewall_files(node_name: str, ssh_ports: dict[int, str] | None = None) -> t
         "controlplane_nodes": [str(cp.node_ip) for cp in spec.controlplane],
         "pod_network": str(spec.pod_cidr),
         # Only this node's pods, from its own bridge: a pod elsewhere reaches this node only
-        # through the ports open to it. Weave's IPAM has no per-node subnet: its bridge it is.
-        "own_pods_bridge": WEAVE_BRIDGE if weave else node.cni.bridge,
-        "own_pods_subnet": None if weave else str(spec.pod_cidr_for(node.host)),
+        # through the ports open to it.
+        "own_pods_bridge": own_bridge or node.cni.bridge,
+        "own_pods_subnet": None if own_bridge else str(spec.pod_cidr_for(node.host)),
         "input_policy": node.firewall.input_policy,
         "ssh_ports": sorted(ssh_ports or {int(host.data.get("ssh_port") or 22): "this connection"}),
         "rules": [{"match": rule.nft_match, "comment": _nft_comment(rule.purpose)} for rule in node_rules(spec, node)],

@@ -127,7 +127,7 @@ def kubeadm() -> None:
                      host_name=node.host)
     if first_line(probed, "kubelet.conf") == "joined":
         _report_kubelet(node, probed)
-    if is_first:
+    if is_first and spec.cni_plugin != "flannel":  # with flannel the controller manager allocates them
         _pod_cidrs(spec, probed)
         _fetch_admin_kubeconfig(settings, probed)
 

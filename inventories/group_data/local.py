@@ -11,6 +11,7 @@ from kubewire.lab import (
     cni_tarball_version,
     known_hosts_file,
 )
+from kubewire.lab.flannel_standin import flannel_standin
 
 ssh_user = "root"
 ssh_key = str(client_key())
@@ -38,3 +39,9 @@ containerd_sandbox_image = "kubewire.lab/pause:lab"
 # here. Turned on, it stops before any change, naming the package source to configure.
 kubeadm_enabled = False
 kubeadm_packages_source = "apt"
+
+# With cni_plugin "flannel": no flannel CNI plugin is packaged for Debian and the lab cannot fetch
+# upstream's, so a stand-in script (kubewire/lab/flannel_standin.py, not flannel) is installed from
+# the controller, checksummed like a real one. The lab has no cluster: flanneld never runs here.
+flannel_cni_plugin_source = "file"
+flannel_cni_plugin_file, flannel_cni_plugin_sha256 = flannel_standin()

@@ -1,9 +1,13 @@
-"""Switching `cni_plugin` from bridge to weave and back: each side's node files, routes and
-ports follow, a config that would win over Weave's is moved aside, Weave's node state is
-removed on the way back (and only Weave's), and re-runs change nothing."""
+"""Switching `cni_plugin` between bridge, weave and flannel: each side's node files, routes and
+ports follow, a config that would win over Weave's is moved aside, the previous CNI's node state
+is removed (and only its own), and re-runs change nothing."""
 
+import hashlib
 import re
+from pathlib import Path
 
+from kubewire import flannel
+from kubewire.lab.flannel_standin import flannel_standin
 from tests.harness import deploy_totals
 from tests.hosts.netcheck import listeners, tcp_reachable, udp_delivered
 
@@ -118,4 +122,129 @@ def test_switch_to_weave_and_back(converged, nodes, spec):
         assert host.run("ip route show proto 75").stdout.count("via") == len(spec.nodes) - 1
     assert weave_ports_open(nodes, spec, "node01", "node02") == {
         "6783/tcp": False, "6783/udp": False, "6784/udp": False}
+    assert deploy_totals(inventory)["success"] == 0
+
+
+# What flanneld leaves on a node (flannel-io/flannel: backend/vxlan's device flannel.<VNI>, the
+# subnet file in /run/flannel; the bridge cni0 its plugin's bridge delegate makes with the subnet's
+# first address). There is no cluster in the lab, so it is planted by hand.
+FLANNEL_SUBNET = "10.244.240.1/24"
+FLANNEL_FILES = (f"{CONF_DIR}/10-flannel.conflist", f"{BIN_DIR}/flannel", "/run/flannel/subnet.env")
+PLANT_FLANNEL = f"""set -e
+ip link add flannel.1 type vxlan id 1 dstport 8472 nolearning
+ip link add cni0 type bridge
+ip addr add {FLANNEL_SUBNET} dev cni0
+mkdir -p /run/flannel
+printf 'FLANNEL_NETWORK=10.244.0.0/16\\nFLANNEL_SUBNET={FLANNEL_SUBNET}\\nFLANNEL_MTU=1450\\nFLANNEL_IPMASQ=true\\n' \
+    > /run/flannel/subnet.env
+iptables -t nat -N FLANNEL-POSTRTG
+iptables -t nat -I POSTROUTING -m comment --comment "flanneld masq" -j FLANNEL-POSTRTG
+iptables -t nat -A FLANNEL-POSTRTG -s 10.244.0.0/16 ! -d 224.0.0.0/4 -m comment --comment "flanneld masq" -j MASQUERADE
+iptables -N FLANNEL-FWD
+iptables -A FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD
+iptables -A FLANNEL-FWD -s 10.244.0.0/16 -m comment --comment "flanneld forward" -j ACCEPT
+"""
+# Look-alikes flannel does not create: they stay.
+PLANT_FLANNEL_OTHERS = f"""set -e
+ip link add flannel.2 type vxlan id 2 dstport 8473 nolearning
+iptables -N FLANNELX
+mkdir -p /run/flannel-other
+echo keep > {BIN_DIR}/flannel-keep
+"""
+# A pod as flannel's plugin makes one (its bridge delegate with host-local), on a subnet the other
+# nodes route via its node, as flannel's host-gw backend would.
+POD_SUBNET = "10.244.250.0/24"
+POD_CONFLIST = {"cniVersion": "1.0.0", "name": "kwtest-flannel", "plugins": [
+    {"type": "bridge", "bridge": "kwtest0", "isGateway": True, "ipMasq": False,
+     "ipam": {"type": "host-local", "ranges": [[{"subnet": POD_SUBNET}]], "routes": [{"dst": "0.0.0.0/0"}]}}]}
+
+
+def flannel_state(host) -> dict:
+    links = host.run("ip -o link show").stdout
+    saved = host.run("iptables-save").stdout.splitlines()
+    return {"links": sorted(name for name in ("flannel.1", "cni0") if f" {name}:" in links),
+            "chains": sorted(line.split()[0][1:] for line in saved if line.startswith(":FLANNEL-")),
+            "rules": [line for line in saved if re.match(r"-A .* -j FLANNEL-", line)],
+            "files": sorted(path for path in FLANNEL_FILES if host.run(f"test -e {path}").rc == 0)}
+
+
+def vxlan_port_open(nodes, spec, target_name, client) -> bool:
+    target = nodes[target_name]
+    with listeners(target, udp_ports=(8472,)):
+        return udp_delivered(client, target, str(spec.node(target_name).node_ip), 8472)
+
+
+def bridge_network_gone(nodes) -> None:
+    for name, host in nodes.items():
+        assert not any(host.file(path).exists for path in BRIDGE_FILES), f"{name} keeps bridge files"
+        assert host.run("ip route show proto 75").stdout.strip() == "", f"{name} keeps pod routes"
+        assert host.run("nft list table ip kubewire_cni").rc != 0, f"{name} keeps kubewire's pod masquerading"
+
+
+def test_switch_between_bridge_weave_and_flannel(converged, nodes, spec):
+    from tests.hosts.cni_runtime import Pod
+
+    inventory, node01 = converged.inventory, nodes["node01"]
+    subnet = spec.pod_cidr_for(spec.node("node01").host)
+    gateway = f"{subnet.network_address + 1}/{subnet.prefixlen}"
+    # The bridge a bridge-mode pod made: with another address, flannel's pods could not use cni0.
+    assert node01.run(f"ip link add cni0 type bridge && ip addr add {gateway} dev cni0").rc == 0
+
+    assert deploy_totals(inventory, "flannel")["error"] == 0
+    bridge_network_gone(nodes)
+    standin = hashlib.sha256(Path(flannel_standin()[0]).read_bytes()).hexdigest()
+    for name, host in nodes.items():
+        assert host.file(f"{CONF_DIR}/10-flannel.conflist").content_string == flannel.conflist(), name
+        assert host.file(f"{BIN_DIR}/flannel").sha256sum == standin and host.file(f"{BIN_DIR}/flannel").mode == 0o755
+    assert node01.run("ip link show cni0").rc != 0, "the bridge with kubewire's gateway address stays"
+    # VXLAN between nodes, and only from nodes: a pod's packet to it is dropped where the same pod
+    # reaches the API server port (open to all), so the drop is the firewall's.
+    assert vxlan_port_open(nodes, spec, "node02", node01) and vxlan_port_open(nodes, spec, "controlplane", node01)
+    pod = Pod(nodes["node02"], "kwtest-flannel", POD_CONFLIST, BIN_DIR)
+    controlplane = nodes["controlplane"]
+    route = f"{POD_SUBNET} via {spec.node('node02').node_ip}"
+    try:
+        pod.add()
+        assert controlplane.run(f"ip route add {route}").rc == 0
+        with listeners(controlplane, tcp_ports=(6443,)):
+            assert tcp_reachable(pod, str(spec.node("controlplane").node_ip), (6443,)) == {6443: True}
+        assert not vxlan_port_open(nodes, spec, "controlplane", pod), "a pod reached the VXLAN port"
+    finally:
+        controlplane.run(f"ip route del {route}")
+        if pod.result:
+            pod.delete()
+        pod.remove_netns()
+        nodes["node02"].run("ip link delete kwtest0")
+    assert deploy_totals(inventory, "flannel")["success"] == 0
+
+    for host in nodes.values():  # what flanneld would have left on every node
+        assert host.run(PLANT_FLANNEL).rc == 0 and host.run(PLANT_FLANNEL_OTHERS).rc == 0
+    planted = flannel_state(node01)
+    assert planted["links"] == ["cni0", "flannel.1"] and planted["files"] == sorted(FLANNEL_FILES), planted
+    assert planted["chains"] == ["FLANNEL-FWD", "FLANNEL-POSTRTG"] and len(planted["rules"]) == 2, planted
+    assert deploy_totals(inventory, "flannel")["success"] == 0, "flannel's own state is left alone in flannel mode"
+
+    assert deploy_totals(inventory, "weave")["error"] == 0
+    for name, host in nodes.items():
+        assert flannel_state(host) == {"links": [], "chains": [], "rules": [], "files": []}, name
+        assert host.run("test -e /run/flannel").rc != 0, name
+        assert host.run("ip link show flannel.2").rc == 0 and host.file("/run/flannel-other").is_directory, name
+        assert host.file(f"{BIN_DIR}/flannel-keep").exists and host.run("iptables -n -L FLANNELX").rc == 0, name
+        host.run(f"ip link delete flannel.2; rmdir /run/flannel-other; rm {BIN_DIR}/flannel-keep; iptables -X FLANNELX")
+    assert not vxlan_port_open(nodes, spec, "node02", node01), "8472/udp stays open with Weave"
+
+    for host in nodes.values():
+        assert host.run(PLANT_WEAVE).rc == 0
+    assert deploy_totals(inventory, "flannel")["error"] == 0
+    for name, host in nodes.items():
+        assert weave_state(host) == {"links": [], "chains": [], "rules": [], "files": []}, name
+        assert host.file(f"{CONF_DIR}/10-flannel.conflist").exists, name
+    assert deploy_totals(inventory, "flannel")["success"] == 0
+
+    assert deploy_totals(inventory)["error"] == 0
+    for name, host in nodes.items():
+        assert flannel_state(host) == {"links": [], "chains": [], "rules": [], "files": []}, name
+        assert all(host.file(path).exists for path in BRIDGE_FILES), f"{name} lacks bridge files"
+        assert host.run("ip route show proto 75").stdout.count("via") == len(spec.nodes) - 1
+    assert not vxlan_port_open(nodes, spec, "node02", node01), "8472/udp stays open with the bridge CNI"
     assert deploy_totals(inventory)["success"] == 0

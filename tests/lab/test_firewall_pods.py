@@ -3,7 +3,6 @@ controlplane's etcd and kubelet ports, while a pod on controlplane reaches them,
 the API server port that is open to everyone (so the drop is the firewall's, not routing)."""
 
 import json
-import shlex
 
 import pytest
 
@@ -13,16 +12,6 @@ from tests.hosts.netcheck import listeners, tcp_reachable
 TARGET = "controlplane"
 GUARDED = (2379, 10250)  # etcd (controlplane nodes only), kubelet (node network)
 OPEN = 6443  # the API server: from anywhere
-
-
-class InPod:
-    """Runs commands inside a pod's network namespace, for netcheck's helpers."""
-
-    def __init__(self, pod: Pod):
-        self.pod = pod
-
-    def run(self, command: str):
-        return self.pod.host.run(f"ip netns exec {shlex.quote(self.pod.name)} sh -c {shlex.quote(command)}")
 
 
 @pytest.fixture
@@ -47,7 +36,7 @@ def pods(nodes, spec):
 def test_a_pod_reaches_only_its_own_node_guarded_ports(nodes, spec, pods):
     address = str(spec.node(TARGET).node_ip)
     with listeners(nodes[TARGET], tcp_ports=(*GUARDED, OPEN)):
-        local = tcp_reachable(InPod(pods["kwfw-local"]), address, (*GUARDED, OPEN))
-        remote = tcp_reachable(InPod(pods["kwfw-remote"]), address, (*GUARDED, OPEN))
+        local = tcp_reachable(pods["kwfw-local"], address, (*GUARDED, OPEN))
+        remote = tcp_reachable(pods["kwfw-remote"], address, (*GUARDED, OPEN))
     assert local == {2379: True, 10250: True, OPEN: True}, f"a pod on {TARGET} itself: {local}"
     assert remote == {2379: False, 10250: False, OPEN: True}, f"a pod on node01: {remote}"

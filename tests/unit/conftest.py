@@ -9,6 +9,9 @@ in subprocesses).
 import pytest
 
 from kubewire import paths
+from kubewire.roles import kubeadm as kubeadm_role
+from tests.unit.cni_plan import make_tarball
+from tests.unit.kubeadm_plan import CA_HASH, TOKEN
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -25,3 +28,17 @@ def home_and_caches_in_a_temporary_directory(tmp_path_factory):
         patch.setattr(paths, "CACHE_DIR", cache)
         yield cache
 
+
+
+@pytest.fixture(scope="module")
+def tarball(tmp_path_factory):
+    """A CNI plugins tarball and its sha256 (tests/unit/cni_plan.py)."""
+    return make_tarball(tmp_path_factory.mktemp("cni"))
+
+
+@pytest.fixture
+def run_secrets():
+    """The join secrets of a run, as the kubeadm role holds them in memory."""
+    kubeadm_role._run_secrets.update(token=TOKEN, ca_cert_hash=CA_HASH)
+    yield kubeadm_role._run_secrets
+    kubeadm_role._run_secrets.clear()

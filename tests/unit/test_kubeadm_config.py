@@ -72,7 +72,7 @@ def broken(change) -> list[str]:
 
 def test_controller_manager_allocation_left_on_is_refused():
     [problem] = broken(lambda rendered: find(rendered, "ClusterConfiguration").update(controllerManager={}))
-    assert "allocate-node-cidrs: must be 'false'" in problem
+    assert "allocate-node-cidrs: is None, not 'false'" in problem
 
 
 def test_a_kubelet_node_ip_other_than_the_spec_is_refused():

@@ -10,11 +10,10 @@ from pyinfra.api.command import FileUploadCommand, FunctionCommand
 
 from kubewire.facts import sha256
 from kubewire.roles import kubeadm as role
+from tests.unit.kubeadm_plan import CA_HASH, CP, TOKEN, W1, W2, fresh, run, strings
 from tests.unit.plan import fake_host, plan_commands, probes_answer
 
-CP, W1, W2 = ("controlplane", "192.168.56.10"), ("node01", "192.168.56.11"), ("node02", "192.168.56.12")
 RELEASE = "1.33.5"
-TOKEN, CA_HASH = "abcdef.0123456789abcdef", "sha256:" + "a" * 64
 PACKAGES = [f"{name} {RELEASE}-1.1 install ok installed" for name in role.PACKAGES]
 
 
@@ -49,16 +48,6 @@ def member(**changes) -> dict:
     return state
 
 
-def run(nodes: list[tuple], states: dict[str, dict], **data) -> dict[str, list]:
-    """Plan the role for controlplane + workers, each answering its probe from `states`."""
-    hosts = [fake_host(*node, probes_answer(states[node[0]])) for node in nodes]
-    return plan_commands(hosts[:1], hosts[1:], role.kubeadm, settings=data)
-
-
-def strings(commands: list) -> list[str]:
-    return [str(command) for command in commands if not isinstance(command, (FileUploadCommand, FunctionCommand))]
-
-
 def uploads(commands: list) -> dict[str, str]:
     return {command.dest: command.src.getvalue() for command in commands
             if isinstance(command, FileUploadCommand) and hasattr(command.src, "getvalue")}
@@ -74,18 +63,6 @@ def uploaded_join_config(commands: list) -> str:
 
 def functions(commands: list) -> list[str]:
     return [command.function.__name__ for command in commands if isinstance(command, FunctionCommand)]
-
-
-@pytest.fixture
-def run_secrets():
-    role._run_secrets.update(token=TOKEN, ca_cert_hash=CA_HASH)
-    yield role._run_secrets
-    role._run_secrets.clear()
-
-
-def fresh() -> dict:
-    return {"packages": [], "held": [], "available": [], "keyring": "", role.SOURCES: "", "admin.conf": "",
-            "kubelet.conf": "", "node-ip": "", "cgroup driver": "", role.INIT_CONFIG: "", "node cidrs": []}
 
 
 def converged_states(nodes) -> dict[str, dict]:

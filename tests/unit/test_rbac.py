@@ -10,6 +10,7 @@ BY_NAME = {addon.name: addon for addon in ADDONS}
 # Every controller with every feature set kubewire offers: (add-on, settings, custom resources on).
 FEATURE_SETS = [
     ("weave", {"cni_plugin": "weave"}, False),
+    ("flannel", {"cni_plugin": "flannel"}, False),
     ("nginx-ingress", {"ingress_enabled": True}, False),
     ("nginx-ingress", {"ingress_enabled": True, "ingress_custom_resources": True}, True),
     ("ingress-nginx", {"ingress_enabled": True, "ingress_controller": "ingress-nginx"}, False),
