@@ -12,27 +12,32 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 
 import pytest
 
 from kubewire import lab
 from kubewire.inventory import load_inventory, spec_from_inventory
+from kubewire.lab import rootfs
 from kubewire.ssh import ssh_targets, testinfra_host
-from tests.vm import vmlab
+from tests.vm import box, vmlab
 
 ROOT = vmlab.ROOT
 INVENTORY = "inventories/lab.py"
 README_DEPLOY = [".venv/bin/pyinfra", INVENTORY, "deploys/cluster.py", "-y"]
+# The README's override for VMs that cannot reach pkgs.k8s.io (as here): the network without the bootstrap.
+BOOTSTRAP_OFF = ("--data", "kubeadm_enabled=False")
+README_DEPLOY_WITHOUT_BOOTSTRAP = [*README_DEPLOY, *BOOTSTRAP_OFF]
 README_VERIFY = [".venv/bin/kubewire", "verify", INVENTORY]
 TIMINGS: dict = {}
 
 
 def command_env() -> dict:
     """The environment the README's commands get: no route to GitHub, so the CNI plugins come
-    as the lab's release-style tarball (inventories/group_data/lab.py)."""
-    return {**os.environ, "KUBEWIRE_CNI_TARBALL": str(lab.cni_tarball()),
-            "KUBEWIRE_CNI_TARBALL_SHA256": lab.cni_tarball_sha256(),
-            "KUBEWIRE_CNI_VERSION": lab.cni_tarball_version(), "KUBEWIRE_LAB_ONLY": "1"}
+    as the box suite's release-style tarball (inventories/group_data/lab.py)."""
+    return {**os.environ, "KUBEWIRE_CNI_TARBALL": str(rootfs.cni_tarball(box.SUITE)),
+            "KUBEWIRE_CNI_TARBALL_SHA256": rootfs.cni_tarball_sha256(box.SUITE),
+            "KUBEWIRE_CNI_VERSION": rootfs.cni_tarball_version(box.SUITE), "KUBEWIRE_LAB_ONLY": "1"}
 
 
 def in_lab(command: list[str], timeout: float = 1200, extra_env: dict | None = None) -> subprocess.CompletedProcess:
@@ -42,8 +47,8 @@ def in_lab(command: list[str], timeout: float = 1200, extra_env: dict | None = N
 
 
 def deploy_totals(*extra: str) -> dict:
-    """The main job with --json (and extra arguments such as --data); its totals."""
-    result = in_lab([".venv/bin/pyinfra", INVENTORY, "deploys/cluster.py", "-y", "--json", *extra])
+    """The main job without the bootstrap, with --json (and extra arguments such as --data); its totals."""
+    result = in_lab([*README_DEPLOY_WITHOUT_BOOTSTRAP, "--json", *extra])
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return json.loads(result.stdout)["results"]["totals"]
 
@@ -71,11 +76,43 @@ def vm_lab(request):
     return TIMINGS
 
 
+def vm_hosts(sudo: bool = True) -> dict:
+    """testinfra hosts by node name, as the inventory's SSH user (vagrant), with or without sudo."""
+    targets = ssh_targets(load_inventory(ROOT / INVENTORY))
+    for target in targets.values():
+        lab.assert_lab_address(target.hostname)
+    return {name: testinfra_host(target if sudo else target.__class__(**{**target.__dict__, "sudo": False}))
+            for name, target in targets.items()}
+
+
+@dataclass
+class Refusal:
+    result: subprocess.CompletedProcess
+    traces: dict[str, list[str]]  # by node: what kubewire would have made, found after the refused run
+
+
+# What a run of the main job makes on a fresh VM (any role): none may exist after a refused run.
+KUBEWIRE_TRACES = ("/etc/kubewire", "/etc/modules-load.d/kubewire.conf", "/etc/sysctl.d/90-kubewire.conf",
+                   "/etc/containerd", "/etc/cni/net.d", "/opt/cni/bin", "/etc/apt/sources.list.d/kubernetes.list",
+                   "/etc/apt/keyrings/kubernetes-apt-keyring.gpg", "/etc/kubernetes")
+
+
 @pytest.fixture(scope="session")
-def converged(vm_lab):
-    """The README's main command, run once; its output."""
-    started = time.monotonic()
+def refused(vm_lab):
+    """The README's main command as written, on the fresh VMs: the bootstrap is on and the VMs
+    cannot reach pkgs.k8s.io, so it must stop before any change. What it left on the VMs."""
     result = in_lab(README_DEPLOY)
+    traces = {name: [path for path in KUBEWIRE_TRACES if host.file(path).exists]
+              + [package for package in ("containerd", "ipset") if host.package(package).is_installed]
+              for name, host in vm_hosts().items()}
+    return Refusal(result, traces)
+
+
+@pytest.fixture(scope="session")
+def converged(refused):
+    """The README's main command with the bootstrap off, run once; its output."""
+    started = time.monotonic()
+    result = in_lab(README_DEPLOY_WITHOUT_BOOTSTRAP)
     TIMINGS["first converge"] = time.monotonic() - started
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-3000:]
     return result
@@ -89,15 +126,10 @@ def spec(vm_lab):
 @pytest.fixture(scope="session")
 def nodes(converged, spec):
     """testinfra hosts by node name, as the inventory's SSH user (vagrant) with sudo."""
-    targets = ssh_targets(load_inventory(ROOT / INVENTORY))
-    for target in targets.values():
-        lab.assert_lab_address(target.hostname)
-    return {name: testinfra_host(target) for name, target in targets.items()}
+    return vm_hosts()
 
 
 @pytest.fixture(scope="session")
 def plain_nodes(converged):
     """The same hosts without sudo: what the vagrant user itself can do."""
-    targets = ssh_targets(load_inventory(ROOT / INVENTORY))
-    return {name: testinfra_host(target.__class__(**{**target.__dict__, "sudo": False}))
-            for name, target in targets.items()}
+    return vm_hosts(sudo=False)
