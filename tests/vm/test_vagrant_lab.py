@@ -13,6 +13,7 @@ import time
 from html import unescape
 
 from kubewire.identity import NodeIdentity, identity_clashes
+from kubewire.roles import cni, containerd, firewall, prereqs
 from kubewire.roles.prereqs import MODULES_FILE
 from kubewire.versions import KUBERNETES_APT_URL
 from tests.hosts.netcheck import listeners, tcp_reachable
@@ -20,6 +21,9 @@ from tests.vm import vmlab
 from tests.vm.conftest import INVENTORY, README_VERIFY, TIMINGS, deploy_totals, in_lab, vm_hosts
 
 IPVS_MODULES = ("ip_vs", "ip_vs_rr", "ip_vs_wrr", "ip_vs_sh", "nf_conntrack")
+# A file each node role writes (the cluster roles have no cluster to act on here).
+ROLE_FILES = {"prereqs": (prereqs.MODULES_FILE, prereqs.SYSCTL_FILE), "firewall": (firewall.RULES_FILE,),
+              "containerd": (containerd.DROPIN,), "cni": (f"/etc/cni/net.d/{cni.CONFLIST}", cni.ROUTES_SCRIPT)}
 
 
 def persisted_modules(host) -> set[str]:
@@ -63,7 +67,7 @@ def test_diagram_of_the_vagrant_inventory_matches_the_vms(converged, spec, tmp_p
     assert text.count("live: as in the spec") == len(spec.nodes), text
 
 
-def test_every_role_ran_as_vagrant_through_sudo(converged, nodes, plain_nodes):
+def test_every_role_ran_as_vagrant_through_sudo(converged, nodes, plain_nodes, spec):
     for name, host in plain_nodes.items():
         assert host.user().name == "vagrant" and host.user().uid != 0, name
         # Root-only state the roles made: the vagrant user cannot read it by itself ...
@@ -73,8 +77,13 @@ def test_every_role_ran_as_vagrant_through_sudo(converged, nodes, plain_nodes):
         assert "vagrant : " in log and "USER=root" in log, name
     for name, host in nodes.items():
         assert host.user().name == "root", name
-        assert host.file("/etc/kubewire/firewall.nft").user == "root", name
         assert "kubewire" in host.run("nft list tables").stdout, name
+        # Each role wrote its files as root, files the vagrant user cannot write.
+        for role, paths in ROLE_FILES.items():
+            for path in paths:
+                assert host.file(path).user == "root", (name, role, path)
+                assert plain_nodes[name].run(f"test -w {path}").rc != 0, (name, role, path)
+        assert host.run("getent hosts node02").stdout.split()[0] == address(spec, "node02"), name  # role hosts
 
 
 def test_product_uuid_is_read_through_sudo_and_compared(converged, nodes, tmp_path):
