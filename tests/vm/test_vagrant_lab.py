@@ -18,7 +18,7 @@ from kubewire.roles.prereqs import MODULES_FILE
 from kubewire.versions import KUBERNETES_APT_URL
 from tests.hosts.netcheck import listeners, tcp_reachable
 from tests.vm import vmlab
-from tests.vm.conftest import INVENTORY, README_VERIFY, TIMINGS, deploy_totals, in_lab, vm_hosts
+from tests.vm.readme_commands import INVENTORY, README_VERIFY, TIMINGS, deploy_totals, in_lab, vm_hosts
 
 IPVS_MODULES = ("ip_vs", "ip_vs_rr", "ip_vs_wrr", "ip_vs_sh", "nf_conntrack")
 # A file each node role writes (the cluster roles have no cluster to act on here).
