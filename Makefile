@@ -51,11 +51,12 @@ bench: setup
 
 # The Vagrant lab for real: three VMs under libvirt (plain QEMU without usable KVM), the
 # README's commands for it, a reboot, ipvs and nftables modes; all inside a network namespace
-# of its own. Holds the machine's lab lock throughout. About 15 minutes on 2 cores.
+# of its own. Holds its own lock (/run/kubewire-vm.lock), not the one-machine lab's: the two labs
+# share no name, address or bridge, so the nspawn lab stays usable meanwhile.
 VM_APT_PACKAGES := vagrant vagrant-libvirt libvirt-daemon-system qemu-system-x86 qemu-utils dnsmasq-base \
 	iptables e2fsprogs
 .PHONY: test-vm
 test-vm: setup
 	dpkg -s $(VM_APT_PACKAGES) >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 		apt-get install -y -qq --no-install-recommends $(VM_APT_PACKAGES) >/dev/null; }
-	flock /run/kubewire-lab.lock $(BIN)/pytest tests/vm -p no:cacheprovider
+	flock /run/kubewire-vm.lock $(BIN)/pytest tests/vm -p no:cacheprovider

@@ -17,6 +17,7 @@ import shlex
 from dataclasses import dataclass
 from io import BytesIO, StringIO
 from pathlib import Path
+from urllib.parse import urlsplit
 from weakref import WeakSet
 
 from pyinfra import host, logger
@@ -47,6 +48,9 @@ ADMIN_CONF = "/etc/kubernetes/admin.conf"
 KUBELET_CONF = "/etc/kubernetes/kubelet.conf"
 KUBEADM_FLAGS = "/var/lib/kubelet/kubeadm-flags.env"
 KUBELET_CONFIG = "/var/lib/kubelet/config.yaml"
+# How long a node may take to open a TCP connection to the package repository before the run
+# stops (name lookup included): generous for a slow link, short enough not to stall a run.
+REPOSITORY_CONNECT_SECONDS = 10
 # How long the run's join token lives (kubeadm token create --ttl).
 JOIN_TOKEN_TTL = "15m"
 # Filled on the first controlplane node while the run executes; read by the joins after it.
@@ -77,6 +81,18 @@ def sources_line(spec: ClusterSpec) -> str:
     return f"deb [signed-by={KEYRING}] {KUBERNETES_APT_URL.format(minor=spec.minor)} /\n"
 
 
+def repository_reachable_probe(spec: ClusterSpec) -> str:
+    """`installed` when the three packages are already at the spec's release (no repository needed),
+    else whether the node opens a TCP connection to pkgs.k8s.io (bash's /dev/tcp: no curl needed
+    before the role installs it)."""
+    release = re.escape(kubernetes_release(spec.kubernetes_version))
+    url = urlsplit(KUBERNETES_APT_URL.format(minor=spec.minor))
+    connect = shlex.quote(f": </dev/tcp/{url.hostname}/{url.port or 443}")
+    return (f"test \"$(dpkg-query -W -f='${{Version}}\\n' {' '.join(PACKAGES)} 2>/dev/null | grep -c '^{release}-')\" "
+            f"= {len(PACKAGES)} && echo installed || {{ timeout {REPOSITORY_CONNECT_SECONDS} bash -c {connect} "
+            "2>/dev/null && echo reachable || echo unreachable; }")
+
+
 def release_debs(directory: str, release: str) -> dict[str, Path]:
     """kubelet, kubeadm and kubectl .deb files of this release in a directory on the controller."""
     found = {}
@@ -103,6 +119,7 @@ def kubeadm() -> None:
         ("available", ("command -v kubeadm >/dev/null || apt-get update -qq >/dev/null 2>&1; "
                        if settings.packages_source == "apt" else "")
          + f"apt-cache madison {' '.join(PACKAGES)} | awk '{{print $1, $3}}'"),
+        *((("pkgs.k8s.io", repository_reachable_probe(spec)),) if settings.packages_source == "pkgs.k8s.io" else ()),
         ("keyring", f"gpg --show-keys --with-colons {KEYRING} | awk -F: '/^fpr/ {{print $10}}'"),
         (SOURCES, file_digest_probe(SOURCES)),
         ("admin.conf", file_digest_probe(ADMIN_CONF)),
@@ -142,6 +159,15 @@ def _packages(spec: ClusterSpec, settings: KubeadmSettings, probed: dict) -> Non
     install = ("DEBIAN_FRONTEND=noninteractive apt-get install -y -q --allow-downgrades --allow-change-held-packages "
                + " ".join(f"{name}={release}-*" for name in PACKAGES))
     if settings.packages_source == "pkgs.k8s.io":
+        if not current and first_line(probed, "pkgs.k8s.io") == "unreachable":
+            url = KUBERNETES_APT_URL.format(minor=spec.minor)
+            raise KubeadmError(
+                f"{host.name}: {url} is not reachable from this node (kubeadm_packages_source 'pkgs.k8s.io'), so "
+                "kubelet, kubeadm and kubectl cannot be installed; nothing was changed. Configure a package source: "
+                "let the nodes reach it, or set kubeadm_packages_source 'apt' (an apt source with the Kubernetes "
+                "packages on the nodes) or 'debs' with kubeadm_debs_dir (a directory of .deb files on the "
+                "controller); or set kubeadm_enabled False (pyinfra ... --data kubeadm_enabled=False) when the "
+                "cluster is made another way")
         changed = _package_repository(spec, probed)
         if changed or not current:
             server.shell(name=f"Install kubelet, kubeadm and kubectl {release} from pkgs.k8s.io and hold them",

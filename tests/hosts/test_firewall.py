@@ -79,8 +79,10 @@ def test_ssh_works_under_policy_drop(converged, nodes, spec):
     for node in dropping:
         assert "policy drop;" in nodes[node.name].run("nft list chain inet kubewire input").stdout, node.name
         client = connect(targets[node.host])  # opened now, under the loaded policy
+        # As the deploy runs it: through sudo when the inventory logs in as another user.
+        as_root = "sudo -n " if targets[node.host].sudo else ""
         try:
-            _, stdout, _ = client.exec_command("nft list chain inet kubewire input")
+            _, stdout, _ = client.exec_command(f"{as_root}nft list chain inet kubewire input")
             assert "policy drop;" in stdout.read().decode(), node.name
         finally:
             client.close()

@@ -20,5 +20,6 @@ def strings(commands: list) -> list[str]:
 
 
 def fresh() -> dict:
-    return {"packages": [], "held": [], "available": [], "keyring": "", role.SOURCES: "", "admin.conf": "",
-            "kubelet.conf": "", "node-ip": "", "cgroup driver": "", role.INIT_CONFIG: "", "node cidrs": []}
+    return {"packages": [], "held": [], "available": [], "pkgs.k8s.io": "reachable", "keyring": "", role.SOURCES: "",
+            "admin.conf": "", "kubelet.conf": "", "node-ip": "", "cgroup driver": "", role.INIT_CONFIG: "",
+            "node cidrs": []}

@@ -168,6 +168,29 @@ def test_without_packages_in_the_node_sources_the_run_stops_naming_the_source():
     assert "nothing was changed" in message and "kubeadm_packages_source 'pkgs.k8s.io'" in message
 
 
+def test_an_unreachable_package_repository_stops_the_run_before_any_change(tmp_path):
+    with pytest.raises(role.KubeadmError) as error:
+        run([CP, W1], {"controlplane": fresh() | {"pkgs.k8s.io": "unreachable"}, "node01": fresh()})
+    message = str(error.value)
+    assert message.startswith("@fake/controlplane: https://pkgs.k8s.io/core:/stable:/v1.33/deb/ is not reachable")
+    assert "nothing was changed" in message and "Configure a package source" in message
+    assert "kubeadm_packages_source 'apt'" in message and "--data kubeadm_enabled=False" in message
+    # Nodes that already hold the release need no repository: a converged cluster plans nothing.
+    kubeconfig = tmp_path / "admin.conf"
+    kubeconfig.write_bytes(b"admin")
+    states = converged_states([CP, W1])
+    states["controlplane"]["admin.conf"] = hashlib.sha256(b"admin").hexdigest()
+    states["node01"]["pkgs.k8s.io"] = "installed"
+    assert run([CP, W1], states, kubeadm_admin_kubeconfig=str(kubeconfig)) == {"controlplane": [], "node01": []}
+
+
+def test_the_repository_probe_connects_only_when_the_release_is_missing():
+    probes = capture([CP], lambda spec, name: role.repository_reachable_probe(spec))["@fake/controlplane"]
+    assert probes == ("test \"$(dpkg-query -W -f='${Version}\\n' kubelet kubeadm kubectl 2>/dev/null | grep -c "
+                      "'^1\\.33\\.5-')\" = 3 && echo installed || { timeout 10 bash -c "
+                      "': </dev/tcp/pkgs.k8s.io/443' 2>/dev/null && echo reachable || echo unreachable; }")
+
+
 def test_debs_from_the_controller(tmp_path):
     for name in role.PACKAGES:
         (tmp_path / f"{name}_{RELEASE}-1.1_amd64.deb").write_bytes(b"deb")

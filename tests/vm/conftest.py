@@ -8,16 +8,24 @@ The session brings the lab up once (box built once and cached), runs the main jo
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import time
+from dataclasses import dataclass
 
 import pytest
 
-from kubewire import lab
 from kubewire.inventory import load_inventory, spec_from_inventory
-from kubewire.ssh import ssh_targets, testinfra_host
 from tests.vm import vmlab
-from tests.vm.readme_commands import INVENTORY, README_DEPLOY, ROOT, TIMINGS, in_lab
+from tests.vm.readme_commands import (
+    INVENTORY,
+    README_DEPLOY,
+    README_DEPLOY_WITHOUT_BOOTSTRAP,
+    ROOT,
+    TIMINGS,
+    in_lab,
+    vm_hosts,
+)
 
 
 def pytest_terminal_summary(terminalreporter):
@@ -43,11 +51,34 @@ def vm_lab(request):
     return TIMINGS
 
 
+@dataclass
+class Refusal:
+    result: subprocess.CompletedProcess
+    traces: dict[str, list[str]]  # by node: what kubewire would have made, found after the refused run
+
+
+# What a run of the main job makes on a fresh VM (any role): none may exist after a refused run.
+KUBEWIRE_TRACES = ("/etc/kubewire", "/etc/modules-load.d/kubewire.conf", "/etc/sysctl.d/90-kubewire.conf",
+                   "/etc/containerd", "/etc/cni/net.d", "/opt/cni/bin", "/etc/apt/sources.list.d/kubernetes.list",
+                   "/etc/apt/keyrings/kubernetes-apt-keyring.gpg", "/etc/kubernetes")
+
+
 @pytest.fixture(scope="session")
-def converged(vm_lab):
-    """The README's main command, run once; its output."""
-    started = time.monotonic()
+def refused(vm_lab):
+    """The README's main command as written, on the fresh VMs: the bootstrap is on and the VMs
+    cannot reach pkgs.k8s.io, so it must stop before any change. What it left on the VMs."""
     result = in_lab(README_DEPLOY)
+    traces = {name: [path for path in KUBEWIRE_TRACES if host.file(path).exists]
+              + [package for package in ("containerd", "ipset") if host.package(package).is_installed]
+              for name, host in vm_hosts().items()}
+    return Refusal(result, traces)
+
+
+@pytest.fixture(scope="session")
+def converged(refused):
+    """The README's main command with the bootstrap off, run once; its output."""
+    started = time.monotonic()
+    result = in_lab(README_DEPLOY_WITHOUT_BOOTSTRAP)
     TIMINGS["first converge"] = time.monotonic() - started
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-3000:]
     return result
@@ -61,15 +92,10 @@ def spec(vm_lab):
 @pytest.fixture(scope="session")
 def nodes(converged, spec):
     """testinfra hosts by node name, as the inventory's SSH user (vagrant) with sudo."""
-    targets = ssh_targets(load_inventory(ROOT / INVENTORY))
-    for target in targets.values():
-        lab.assert_lab_address(target.hostname)
-    return {name: testinfra_host(target) for name, target in targets.items()}
+    return vm_hosts()
 
 
 @pytest.fixture(scope="session")
 def plain_nodes(converged):
     """The same hosts without sudo: what the vagrant user itself can do."""
-    targets = ssh_targets(load_inventory(ROOT / INVENTORY))
-    return {name: testinfra_host(target.__class__(**{**target.__dict__, "sudo": False}))
-            for name, target in targets.items()}
+    return vm_hosts(sudo=False)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from pyinfra import host
 
-from kubewire.identity import read_identity
+from kubewire.identity import read_node
 from kubewire.inventory import cluster_spec
 
-identity = read_identity(host, cluster_spec())
+identity, _ = read_node(host, cluster_spec())
 (Path(os.environ["KUBEWIRE_IDENTITY_DIR"]) / f"{host.name}.json").write_text(json.dumps(asdict(identity)))

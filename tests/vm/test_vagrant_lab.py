@@ -8,15 +8,22 @@ in order on one lab: converge and verify, then ipvs, a reboot, nftables and back
 from __future__ import annotations
 
 import json
+import re
 import time
+from html import unescape
 
 from kubewire.identity import NodeIdentity, identity_clashes
+from kubewire.roles import cni, containerd, firewall, prereqs
 from kubewire.roles.prereqs import MODULES_FILE
+from kubewire.versions import KUBERNETES_APT_URL
 from tests.hosts.netcheck import listeners, tcp_reachable
 from tests.vm import vmlab
-from tests.vm.readme_commands import INVENTORY, README_VERIFY, ROOT, TIMINGS, deploy_totals, in_lab
+from tests.vm.readme_commands import INVENTORY, README_VERIFY, TIMINGS, deploy_totals, in_lab, vm_hosts
 
 IPVS_MODULES = ("ip_vs", "ip_vs_rr", "ip_vs_wrr", "ip_vs_sh", "nf_conntrack")
+# A file each node role writes (the cluster roles have no cluster to act on here).
+ROLE_FILES = {"prereqs": (prereqs.MODULES_FILE, prereqs.SYSCTL_FILE), "firewall": (firewall.RULES_FILE,),
+              "containerd": (containerd.DROPIN,), "cni": (f"/etc/cni/net.d/{cni.CONFLIST}", cni.ROUTES_SCRIPT)}
 
 
 def persisted_modules(host) -> set[str]:
@@ -33,6 +40,16 @@ def address(spec, name: str) -> str:
     return str(spec.node(name).node_ip)
 
 
+def test_readme_command_with_the_bootstrap_on_stops_before_any_change(refused, spec):
+    output = refused.result.stdout + refused.result.stderr
+    assert refused.result.returncode != 0, output[-3000:]
+    unreachable = f"{KUBERNETES_APT_URL.format(minor=spec.minor)} is not reachable from this node"
+    assert unreachable in output, output[-3000:]
+    assert "nothing was changed" in output and "Configure a package source" in output
+    assert output.count(unreachable) == 1  # one message, not one per node
+    assert refused.traces == {name: [] for name in vmlab.MACHINES}
+
+
 def test_readme_commands_converge_verify_and_rerun_changes_nothing(converged):
     verify = in_lab(README_VERIFY)
     assert verify.returncode == 0, verify.stdout[-5000:] + verify.stderr[-2000:]
@@ -42,7 +59,15 @@ def test_readme_commands_converge_verify_and_rerun_changes_nothing(converged):
     TIMINGS["re-run"] = time.monotonic() - started
 
 
-def test_every_role_ran_as_vagrant_through_sudo(converged, nodes, plain_nodes):
+def test_diagram_of_the_vagrant_inventory_matches_the_vms(converged, spec, tmp_path):
+    out = tmp_path / "lab.svg"
+    result = in_lab([".venv/bin/kubewire", "diagram", INVENTORY, "--live", "--out", str(out)], timeout=300)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    text = unescape(" ".join(re.findall(r">([^<>]+)</text>", out.read_text())))
+    assert text.count("live: as in the spec") == len(spec.nodes), text
+
+
+def test_every_role_ran_as_vagrant_through_sudo(converged, nodes, plain_nodes, spec):
     for name, host in plain_nodes.items():
         assert host.user().name == "vagrant" and host.user().uid != 0, name
         # Root-only state the roles made: the vagrant user cannot read it by itself ...
@@ -52,8 +77,13 @@ def test_every_role_ran_as_vagrant_through_sudo(converged, nodes, plain_nodes):
         assert "vagrant : " in log and "USER=root" in log, name
     for name, host in nodes.items():
         assert host.user().name == "root", name
-        assert host.file("/etc/kubewire/firewall.nft").user == "root", name
         assert "kubewire" in host.run("nft list tables").stdout, name
+        # Each role wrote its files as root, files the vagrant user cannot write.
+        for role, paths in ROLE_FILES.items():
+            for path in paths:
+                assert host.file(path).user == "root", (name, role, path)
+                assert plain_nodes[name].run(f"test -w {path}").rc != 0, (name, role, path)
+        assert host.run("getent hosts node02").stdout.split()[0] == address(spec, "node02"), name  # role hosts
 
 
 def test_product_uuid_is_read_through_sudo_and_compared(converged, nodes, tmp_path):
@@ -104,9 +134,7 @@ def test_a_real_reboot_brings_everything_back_without_a_deploy(converged, nodes,
     vmlab.vagrant("reload", "node01", timeout=vmlab.UP_TIMEOUT)
     TIMINGS["vagrant reload"] = time.monotonic() - started
 
-    from kubewire.inventory import load_inventory
-    from kubewire.ssh import ssh_targets, testinfra_host
-    node = testinfra_host(ssh_targets(load_inventory(ROOT / INVENTORY))["node01"])
+    node = vm_hosts()["node01"]
     assert node.file("/proc/sys/kernel/random/boot_id").content_string.strip() != boot_id
     for key in ("net.ipv4.ip_forward", "net.bridge.bridge-nf-call-iptables", "net.bridge.bridge-nf-call-ip6tables"):
         assert node.sysctl(key) == 1, key

@@ -36,6 +36,7 @@ PREFIX = "kubewire-"  # of every domain and network the Vagrantfile makes
 MACHINES = ("controlplane", "node01", "node02")
 APT_PORT = 8080  # box.APT_REPOSITORY_URL's port
 UP_TIMEOUT = 900  # seconds for `vagrant up` of three VMs under emulation (measured: 2-4 minutes)
+DAEMON_TIMEOUT = 180  # seconds for libvirtd to answer (a few seconds idle; the machine may be busy)
 NICENESS = 10  # the VMs share two cores with other work
 
 
@@ -207,8 +208,8 @@ def up(log=print, machines: tuple[str, ...] = MACHINES) -> dict:
         down(log=lambda *_: None)
     started = time.monotonic()
     box_file = box.ensure_box(log)
-    _, repo = lab.ensure_rootfs(log)
-    lab.ensure_cni_tarball()
+    _, repo = lab.ensure_rootfs(log, suite=box.SUITE)
+    lab.ensure_cni_tarball(box.SUITE)
     timings["box build"] = time.monotonic() - started
 
     run("ip", "netns", "add", NETNS)
@@ -220,7 +221,8 @@ def up(log=print, machines: tuple[str, ...] = MACHINES) -> dict:
 
     _start("virtlogd", "virtlogd")
     _start("libvirtd", "libvirtd")
-    _wait_for("libvirtd", lambda: LIBVIRT_SOCKET.exists() and virsh("version", check=False).returncode == 0, 60)
+    _wait_for("libvirtd", lambda: LIBVIRT_SOCKET.exists() and virsh("version", check=False).returncode == 0,
+              DAEMON_TIMEOUT)
     _remember("pool existed", virsh("pool-info", STORAGE_POOL, check=False).returncode == 0)
     _start("apt-repository", "python3", "-m", "http.server", str(APT_PORT), "--directory", str(repo))
 
