@@ -10,7 +10,7 @@ from kubewire.connection import disable_nagle
 from kubewire.facts import read_together
 from kubewire.identity import check_node_identities, identity_node_probes
 from kubewire.inventory import cluster_spec
-from kubewire.roles.addons import addons
+from kubewire.roles.addons import addons, addons_node_probes
 from kubewire.roles.cni import cni, cni_node_probes
 from kubewire.roles.containerd import containerd, containerd_node_probes
 from kubewire.roles.firewall import firewall, firewall_node_probes
@@ -29,7 +29,7 @@ cluster_spec()
 # role then takes its own section of it (a role called alone reads its own).
 read_together({"checks": identity_node_probes, "hosts": hosts_node_probes, "prereqs": prereqs_node_probes,
                "firewall": firewall_node_probes, "containerd": containerd_node_probes, "cni": cni_node_probes,
-               "kubeadm": kubeadm_node_probes, "kubelet": kubelet_node_probes})
+               "kubeadm": kubeadm_node_probes, "kubelet": kubelet_node_probes, "addons": addons_node_probes})
 # Hostnames, MACs, machine ids and product_uuids must be unique across the inventory.
 check_node_identities()
 
