@@ -378,3 +378,22 @@ def test_the_probes_work_with_spaces_in_the_directories(tmp_path):
     run = lambda name: subprocess.run(["sh", "-c", probes[name]], capture_output=True, text=True).stdout  # noqa: E731
     assert run("plugins") == f"{hashlib.sha256(b'x').hexdigest()}  bridge\n"
     assert run("conf files") == "a b.conflist\n"
+
+
+def test_a_kept_plugin_subset_is_used_only_while_it_holds_the_releases_plugins(tarball):
+    from kubewire.cni_plugins import plugins_subset
+
+    path, digest = plugins_subset(tarball[0], tarball[1], ("bridge", "portmap"))
+    assert members(path.read_bytes()) == {name: release_members(tarball)[name] for name in ("bridge", "portmap")}
+    assert digest == hashlib.sha256(path.read_bytes()).hexdigest()
+    # Someone swaps a plugin in the kept subset: the next run makes it again from the release.
+    with tarfile.open(path, "w:gz") as archive:
+        for name in ("bridge", "portmap"):
+            data = b"#!/bin/sh\n# not the release's\n"
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    plugins_subset.cache_clear()
+    again, again_digest = plugins_subset(tarball[0], tarball[1], ("bridge", "portmap"))
+    assert members(again.read_bytes()) == {name: release_members(tarball)[name] for name in ("bridge", "portmap")}
+    assert again_digest == digest  # and byte for byte the same tarball as before
