@@ -38,7 +38,7 @@ lint: setup
 	$(BIN)/ruff check .
 
 unit:
-	$(BIN)/pytest -q tests/unit
+	$(BIN)/pytest -q -p no:cacheprovider tests/unit
 
 test: lint
 	KUBEWIRE_LAB_ONLY=1 $(BIN)/pytest

@@ -42,5 +42,6 @@ cni()
 # kubeadm init/join where there is no cluster yet; the add-ons come after it.
 kubeadm()
 kubelet()
-# Last: kube-proxy and CoreDNS, applied from the first controlplane node when a cluster is there.
+# Last: the add-ons (kube-proxy, CoreDNS, …), applied from the first controlplane node when a cluster
+# is there, or kubeadm made it above in this run.
 addons()

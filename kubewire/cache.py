@@ -7,8 +7,6 @@ from __future__ import annotations
 import hashlib
 import json
 
-from .paths import CACHE_DIR  # noqa: F401  (kept for the modules that import it from here)
-
 
 def key_of(*parts: object) -> str:
     """A file name for these inputs: the sha256 of their JSON."""

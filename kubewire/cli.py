@@ -12,7 +12,8 @@ import click
 from . import lab as lab_module
 from .errors import ManifestError, exit_with
 from .inventory import load_inventory, spec_from_inventory, spec_or_exit
-from .lab import PROJECT_ROOT, LabError
+from .lab import LabError
+from .paths import REPOSITORY_ROOT
 
 
 @click.group()
@@ -46,9 +47,9 @@ def check(inventory: str) -> None:
 def verify(inventory: str, pytest_args: tuple[str, ...]) -> None:
     """Run the testinfra suite against INVENTORY's hosts over SSH."""
     spec_or_exit(lambda: spec_from_inventory(load_inventory(inventory)))
-    command = [sys.executable, "-m", "pytest", str(PROJECT_ROOT / "tests/hosts"),
+    command = [sys.executable, "-m", "pytest", str(REPOSITORY_ROOT / "tests/hosts"),
                f"--inventory={Path(inventory).resolve()}", "-p", "no:cacheprovider", *pytest_args]
-    raise SystemExit(subprocess.call(command, cwd=PROJECT_ROOT))
+    raise SystemExit(subprocess.call(command, cwd=REPOSITORY_ROOT))
 
 
 @main.group()
@@ -73,7 +74,7 @@ def _lab_errors(func):
 @click.option("--nodes", "count", default=3, show_default=True, help="controlplane plus N-1 workers")
 @click.option("--suite", "suites", default=lab_module.DEFAULT_SUITE, show_default=True,
               help=f"Debian suite of the nodes ({', '.join(lab_module.SUITES)}); a comma-separated list "
-                   "is assigned to the nodes in turn (bookworm,trixie: controlplane bookworm, node01 trixie, ...)")
+                   "is assigned to the nodes in turn (trixie,bookworm: controlplane trixie, node01 bookworm, ...)")
 @click.option("--recreate", is_flag=True, help="start from fresh nodes even if this lab is already up")
 @_lab_errors
 def up(count: int, suites: str, recreate: bool) -> None:
@@ -167,8 +168,8 @@ def render_manifests(inventory: str, out: str) -> None:
     _echo_warnings(spec)
     try:
         manifests = pipeline.render_all(spec)
-    except pipeline.ManifestError as error:
-        exit_with(ManifestError(error.problems))
+    except ManifestError as error:
+        exit_with(error)
     for line in pipeline.write_manifests(manifests, spec, Path(out)):
         click.echo(line)
 

@@ -3,12 +3,18 @@
 netfilter runs every base chain of a hook, and a packet that any of them drops is gone,
 whatever kubewire's own table accepts (nft(8), "Base chain": "a drop verdict ... will
 immediately terminate the evaluation"). So before any change the main job reads every input
-chain that is not kubewire's -- nftables (`nft -j list table`, which also shows ufw/firewalld
-and iptables-nft rules) and legacy iptables (`iptables-legacy-save`) -- and works out each
-kubewire port's verdict: a rule counts when it matches only on protocol and destination port
-(or accepts a port under other conditions, such as a source); jumps and gotos are followed;
+and forward chain that is not kubewire's -- nftables (`nft -j list table`, which also shows
+ufw/firewalld and iptables-nft rules) and legacy iptables (`iptables-legacy-save`) -- and works
+out each kubewire port's verdict: a rule counts when it matches only on protocol and destination
+port (or accepts a port under other conditions, such as a source); jumps and gotos are followed;
 the chain's policy decides the rest. Rules on other conditions cannot be judged from here and
 are passed over.
+
+Forward chains carry the pods' traffic: between nodes, and on a node's own bridge too, since
+the prereqs role sets net.bridge.bridge-nf-call-iptables (bridged packets then traverse the
+forward hook). A forward chain that drops what it cannot judge cuts pods off each other. Docker
+is the common case: when it turns on IP forwarding it sets the FORWARD policy to DROP
+(moby/libnetwork#1526), which is why flannel adds its own accept rules for the pod network.
 """
 
 from __future__ import annotations
@@ -21,10 +27,11 @@ from dataclasses import dataclass, field
 FOREIGN_FIREWALL_PROBES = (
     ("firewall services", "grep -qsi '^ENABLED=yes' /etc/ufw/ufw.conf && echo ufw; "
                           "systemctl is-active -q firewalld && echo firewalld"),
-    # Each nftables table that has an input base chain, as JSON, except kubewire's own and
-    # kube-proxy's nftables-mode tables (large maps; its input chain only rejects traffic to
+    # Each nftables table that has an input or forward base chain, as JSON, except kubewire's
+    # own and kube-proxy's nftables-mode tables (large maps; its chains only reject traffic to
     # Services without endpoints).
-    ("nft input tables", "nft list chains | awk '$1 == \"table\" {t = $2 \" \" $3} /hook input/ {print t}' | sort -u "
+    ("nft filter tables", "nft list chains | awk '$1 == \"table\" {t = $2 \" \" $3} "
+                          "/hook (input|forward)/ {print t}' | sort -u "
                          "| while read -r family name; do case \"$family $name\" in 'inet kubewire'|'ip kube-proxy'|"
                          "'ip6 kube-proxy') ;; *) nft -j list table \"$family\" \"$name\" ;; esac; done"),
     # Legacy iptables only where its filter table exists (listing it would otherwise create it).
@@ -56,10 +63,12 @@ class Chain:
 
 @dataclass
 class Table:
-    """One table's chains; `base` are its input base chains, by name."""
+    """One table's chains; `base` are its input base chains and `forward` its forward base
+    chains, by name."""
     label: str
     chains: dict[str, Chain] = field(default_factory=dict)
     base: list[str] = field(default_factory=list)
+    forward: list[str] = field(default_factory=list)
 
 
 def verdict(table: Table, chain_name: str, protocol: str, port: int, depth: int = 0) -> str | None:
@@ -100,6 +109,17 @@ def blocked_ports(tables: list[Table], ports: list[tuple[str, int, int, str]]) -
                        if any(verdict(table, name, protocol, port) == "drop" for port in {first, last})]
             if dropped or chain.policy == "drop":
                 found[label] = dropped
+    return found
+
+
+def forward_drops(tables: list[Table]) -> list[str]:
+    """The forward base chains that drop a packet no port rule speaks for: pod traffic."""
+    found = []
+    for table in tables:
+        for name in table.forward:
+            # Port -1 matches no port rule: what is left is what a pod's packet meets.
+            if any(verdict(table, name, protocol, -1) == "drop" for protocol in ("tcp", "udp")):
+                found.append(f"{table.label}, chain {name} (policy {table.chains[name].policy or 'accept'})")
     return found
 
 
@@ -176,8 +196,8 @@ def parse_nft_tables(lines: list[str]) -> list[Table]:
                 chain = item["chain"]
                 policy = chain.get("policy", "") if "hook" in chain else ""
                 table.chains[chain["name"]] = Chain(chain["name"], policy=policy)
-                if chain.get("hook") == "input" and chain.get("type", "filter") == "filter":
-                    table.base.append(chain["name"])
+                if chain.get("type", "filter") == "filter" and chain.get("hook") in ("input", "forward"):
+                    (table.base if chain["hook"] == "input" else table.forward).append(chain["name"])
             elif "rule" in item and table is not None:
                 rule = item["rule"]
                 if rule["chain"] in table.chains:
@@ -198,8 +218,8 @@ def parse_iptables_save(lines: list[str]) -> list[Table]:
         if line.startswith(":"):
             name, policy = (line[1:].split() + ["-"])[:2]
             table.chains[name] = Chain(name, policy={"DROP": "drop", "ACCEPT": "accept"}.get(policy, ""))
-            if name == "INPUT":
-                table.base.append(name)
+            if name in ("INPUT", "FORWARD"):
+                (table.base if name == "INPUT" else table.forward).append(name)
         elif line.startswith("-A "):
             words = shlex.split(line)
             chain = table.chains.setdefault(words[1], Chain(words[1]))

@@ -1,5 +1,7 @@
 """Checks across all nodes before any role changes anything, from one probe per node.
 
+- Every node must run a distribution kubewire supports (Debian 12 or 13, from os-release;
+  see kubewire/distribution.py).
 - Every node must be a distinct machine: hostname, MAC of the node interface, machine id and
   product_uuid (where the machine has one) unique across the inventory. Cloned VMs and copied
   images share these silently and break Kubernetes in odd ways (nodes replacing each other,
@@ -8,7 +10,8 @@
   kube-proxy requires version 1.0.1 or later of the nft command-line tool, as well as kernel
   5.13 or later" (https://kubernetes.io/docs/reference/node/kernel-version-requirements/).
 - Another firewall on a node (ufw, firewalld, someone else's nftables/iptables input chain that
-  drops) stops the run naming the kubewire ports it would drop, unless `firewall_coexist`.
+  drops) stops the run naming the kubewire ports it would drop, unless `firewall_coexist`; so
+  does a foreign forward chain that drops pod traffic (e.g. Docker's FORWARD policy DROP).
 
 Every node's problems are reported at once, and the run stops before any change.
 """
@@ -24,8 +27,15 @@ from gevent.lock import Semaphore
 from pyinfra import logger, state
 from pyinfra.api.exceptions import PyinfraError
 
+from .distribution import OS_RELEASE_PROBE, unsupported_distribution
 from .facts import first_line, node_probed
-from .foreign_firewall import FOREIGN_FIREWALL_PROBES, blocked_ports, parse_iptables_save, parse_nft_tables
+from .foreign_firewall import (
+    FOREIGN_FIREWALL_PROBES,
+    blocked_ports,
+    forward_drops,
+    parse_iptables_save,
+    parse_nft_tables,
+)
 from .inventory import cluster_spec
 from .ports import node_rules
 from .spec import ClusterSpec
@@ -44,8 +54,9 @@ class NodeFacts:
     host: str
     kernel: str = ""  # `uname -r`
     firewall_services: tuple[str, ...] = ()  # ufw, firewalld when active
-    nft_tables: tuple[str, ...] = ()  # `nft -j list table` of each foreign table with an input chain
+    nft_tables: tuple[str, ...] = ()  # `nft -j list table` of each foreign table with an input/forward chain
     iptables_legacy: tuple[str, ...] = ()  # `iptables-legacy-save -t filter`
+    os_release: tuple[str, ...] = ()  # /etc/os-release (os-release(5)); none read: refused as unknown
 
 
 @dataclass(frozen=True)
@@ -62,6 +73,7 @@ def identity_probes(node_ip: str) -> tuple[tuple[str, str], ...]:
         ("hostname", "hostname"),
         ("kernel", "uname -r"),
         *FOREIGN_FIREWALL_PROBES,
+        OS_RELEASE_PROBE,
         ("machine-id", "cat /etc/machine-id"),
         ("mac", f"ip -o -4 addr show to {node_ip} | awk '{{print $2}}' | head -n1 | "
                 "xargs -I{} cat /sys/class/net/{}/address"),
@@ -83,7 +95,8 @@ def read_node(host, spec: ClusterSpec) -> tuple[NodeIdentity, NodeFacts]:
                             first_line(probed, "machine-id"), first_line(probed, "product-uuid").lower())
     return identity, NodeFacts(host.name, first_line(probed, "kernel"),
                                tuple(line.strip() for line in probed.get("firewall services", []) if line.strip()),
-                               tuple(probed.get("nft input tables", [])), tuple(probed.get("iptables legacy", [])))
+                               tuple(probed.get("nft filter tables", [])), tuple(probed.get("iptables legacy", [])),
+                               tuple(probed.get(OS_RELEASE_PROBE[0], [])))
 
 
 def kernel_problems(spec: ClusterSpec, facts: list[NodeFacts]) -> list[str]:
@@ -107,17 +120,25 @@ def foreign_firewall_findings(spec: ClusterSpec, facts: list[NodeFacts]) -> tupl
         ports = [(rule.protocol, rule.first, rule.last, str(rule)) for rule in node_rules(spec, node) if rule.has_ports]
         tables = parse_nft_tables(list(node_facts.nft_tables)) + parse_iptables_save(list(node_facts.iptables_legacy))
         chains = blocked_ports(tables, ports)
-        if not chains and not node_facts.firewall_services:
+        forwarding = forward_drops(tables)
+        if not chains and not forwarding and not node_facts.firewall_services:
             continue
         found = [f"{service} is active" for service in node_facts.firewall_services]
         found += [f"{chain} drops {', '.join(dropped)}" if dropped else f"{chain} drops none of kubewire's ports"
                   for chain, dropped in chains.items()]
+        found += [f"{chain} drops forwarded pod traffic" for chain in forwarding]
         message = f"{node_facts.host} has another firewall: " + "; ".join(found)
         if node.firewall.coexist:
             warnings.append(message + " (firewall_coexist is set: kubewire runs beside it)")
         else:
-            problems.append(message + ". Open those ports in it or turn it off, or set firewall_coexist = True "
-                            f"for {node_facts.host} to run beside it")
+            coexist = f"set firewall_coexist = True for {node_facts.host} to run beside it"
+            if forwarding:
+                # Address rules cannot be judged from here: once pods are let through, coexist says so.
+                problems.append(f"{message}. Pods would not reach each other: accept forwarding from and to the "
+                                f"pod network {spec.pod_cidr} in it (with Docker, in its DOCKER-USER chain), open "
+                                f"any ports listed, then {coexist}")
+            else:
+                problems.append(f"{message}. Open those ports in it or turn it off, or {coexist}")
     return problems, warnings
 
 
@@ -147,6 +168,9 @@ def pre_change_report(spec: ClusterSpec, identities: list[NodeIdentity], facts: 
                       ) -> tuple[str, list[str]]:
     """(the error that stops the run, or "", warnings) from every node's facts."""
     sections = []
+    distributions = [problem for node in facts if (problem := unsupported_distribution(node.host, node.os_release))]
+    if distributions:
+        sections.append("node distributions kubewire does not support:\n  - " + "\n  - ".join(distributions))
     clashes = identity_clashes(identities)
     if clashes:
         sections.append("nodes are not distinct machines:\n  - " + "\n  - ".join(clashes) + "\n" + IDENTITY_FIX)

@@ -8,14 +8,14 @@ are checked here instead (`kubeadm_checks`).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from .errors import Problem
+from .manifest_checks import find, object_name, value_at
+from .manifest_render import Manifest, parse_objects
 from .spec import API_SERVER_PORT, ClusterSpec, NodeSpec
 from .templates import render
 from .versions import kubernetes_release
-
-if TYPE_CHECKING:
-    from .manifests import Manifest, ManifestProblem
 
 KUBEADM_CONFIG = "kubeadm-config"
 # containerd's CRI socket (kubeadm's nodeRegistration.criSocket).
@@ -48,8 +48,6 @@ def init_config_text(spec: ClusterSpec) -> str:
 
 
 def render_kubeadm_config(spec: ClusterSpec) -> Manifest:
-    from .manifests import Manifest, parse_objects
-
     text = init_config_text(spec)
     return Manifest(KUBEADM_CONFIG, tuple(parse_objects(text)), text)
 
@@ -64,16 +62,14 @@ def join_config_text(spec: ClusterSpec, node: NodeSpec, token: str, ca_cert_hash
 
 def extra_args(obj: dict, path: str) -> dict[str, str]:
     """extraArgs / kubeletExtraArgs as a dict, from v1beta3's map or v1beta4's list of {name, value}."""
-    found = _get(obj, path)
+    found = value_at(obj, path)
     if isinstance(found, list):
         return {item.get("name"): item.get("value") for item in found if isinstance(item, dict)}
     return dict(found) if isinstance(found, dict) else {}
 
 
-def kubeadm_checks(spec: ClusterSpec, objects: list[dict]) -> list[ManifestProblem]:
+def kubeadm_checks(spec: ClusterSpec, objects: list[dict]) -> list[Problem]:
     """kubeadm's kinds have no published schema: check the values kubewire sets in them."""
-    from .manifests import ManifestProblem, find, object_name
-
     init = find(objects, "InitConfiguration") or {"kind": "InitConfiguration"}
     cluster = find(objects, "ClusterConfiguration") or {"kind": "ClusterConfiguration"}
     kubelet = find(objects, "KubeletConfiguration") or {"kind": "KubeletConfiguration"}
@@ -90,24 +86,18 @@ def kubeadm_checks(spec: ClusterSpec, objects: list[dict]) -> list[ManifestProbl
     ]
     problems = []
     for obj, path, want in expected:
-        found = _get(obj, path)
+        found = value_at(obj, path)
         if found != want:
-            problems.append(ManifestProblem(object_name(obj), path, f"is {found!r}, the spec says {want!r}"))
+            problems.append(Problem.in_object(object_name(obj), path, f"is {found!r}, the spec says {want!r}"))
     node_ip = extra_args(init, "nodeRegistration.kubeletExtraArgs").get("node-ip")
     if node_ip != str(first.node_ip):
-        problems.append(ManifestProblem(object_name(init), "nodeRegistration.kubeletExtraArgs.node-ip",
-                                        f"is {node_ip!r}, the spec says {str(first.node_ip)!r}"))
-    if not set(cert_sans(spec)) <= set(_get(cluster, "apiServer.certSANs") or []):
-        problems.append(ManifestProblem(object_name(cluster), "apiServer.certSANs",
-                                        f"lacks some of {cert_sans(spec)}: the API server's certificate must name "
-                                        "the endpoint every kubeconfig uses"))
+        problems.append(Problem.in_object(object_name(init), "nodeRegistration.kubeletExtraArgs.node-ip",
+                                          f"is {node_ip!r}, the spec says {str(first.node_ip)!r}"))
+    if not set(cert_sans(spec)) <= set(value_at(cluster, "apiServer.certSANs") or []):
+        problems.append(Problem.in_object(object_name(cluster), "apiServer.certSANs",
+                                          f"lacks some of {cert_sans(spec)}: the API server's certificate must name "
+                                          "the endpoint every kubeconfig uses"))
     if extra_args(cluster, "controllerManager.extraArgs").get("allocate-node-cidrs") != "false":
-        problems.append(ManifestProblem(object_name(cluster), "controllerManager.extraArgs.allocate-node-cidrs",
-                                        "must be 'false': kubewire sets each node's podCIDR to its own pod subnet"))
+        problems.append(Problem.in_object(object_name(cluster), "controllerManager.extraArgs.allocate-node-cidrs",
+                                          "must be 'false': kubewire sets each node's podCIDR to its own pod subnet"))
     return problems
-
-
-def _get(obj: dict, path: str) -> Any:
-    for key in path.split("."):
-        obj = obj.get(key) if isinstance(obj, dict) else None
-    return obj

@@ -16,10 +16,9 @@ from io import StringIO
 import yaml
 from pyinfra import host
 from pyinfra.api import QuoteString, StringCommand, operation
-from pyinfra.api.operation import OperationMeta
 from pyinfra.operations import apt, files, server
 
-from .facts import first_line, sha256
+from .facts import sha256
 
 NFT = "/usr/sbin/nft"
 CNI_CONFIG_SUFFIXES = (".conf", ".conflist", ".json")  # what runtimes load from a CNI conf dir
@@ -34,14 +33,6 @@ def text_file(path: str, text: str, current_digest: str, mode: str = "644"):
         return
     yield from files.put._inner(src=StringIO(text), dest=path, user="root", group="root", mode=mode,
                                 create_remote_dir=True)
-
-
-def put_if_changed(probed: dict, probe: str, path: str, text: str, name: str, mode: str = "644"
-                   ) -> OperationMeta | None:
-    """`text_file` from the probe `probe`; returns the operation when it uploads, None when the file is right."""
-    current = first_line(probed, probe)
-    operation_meta = text_file(name=name, path=path, text=text, current_digest=current, mode=mode)
-    return operation_meta if current != sha256(text) else None
 
 
 @operation()

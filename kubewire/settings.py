@@ -199,7 +199,7 @@ class FirewallSettings(RoleSettings):
         '`externalIPs`), e.g. `["192.168.56.240/28"]`'))
     coexist: bool = Field(False, description=(
         "run beside another firewall found on the node (ufw, firewalld, or nftables/iptables rules that drop "
-        "in an input chain) instead of stopping the run before any change"))
+        "in an input chain or drop pod traffic in a forward chain) instead of stopping the run before any change"))
 
     @field_validator("kube_proxy_health_from", mode="before")
     @classmethod

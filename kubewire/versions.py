@@ -1,4 +1,6 @@
-"""Every image kubewire deploys, pinned here and nowhere else.
+"""Every version kubewire deploys, pinned here and nowhere else, each with its upstream source: the
+add-ons' images, the CNI plugins, containerd and runc (with their sha256), the sandbox image, and
+the Kubernetes package repository with its signing key.
 
 The per-minor tables (kube-proxy, CoreDNS) cover spec.SUPPORTED_K8S_MINORS, which follows them.
 """

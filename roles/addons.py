@@ -5,17 +5,19 @@ The manifests are rendered and validated on the controller before anything is ap
 render stops the run (exit 1). They are applied with kubectl's server-side apply when the node
 has kubectl and the admin kubeconfig; a disabled add-on's objects are deleted by label, and its
 namespace only when kubewire created it and nothing else is in it. Secrets are piped to kubectl,
-never uploaded as files. Without a cluster the role says so and changes nothing.
+never uploaded as files. Without a cluster the role says so and changes nothing, unless the kubeadm
+role initialises one earlier in the same run: the add-ons are then applied right after it (facts are
+read while the run is planned, before that cluster exists, so they are not asked for it).
 """
 
 import shlex
-import sys
 from io import StringIO
 
 from pyinfra import host, logger
 from pyinfra.api import FactBase, QuoteString, StringCommand, deploy, operation
 from pyinfra.operations import files, server
 
+from kubewire.errors import ManifestError, exit_with
 from kubewire.facts import first_line, node_probed
 from kubewire.inventory import cluster_spec
 from kubewire.manifests import (
@@ -23,15 +25,14 @@ from kubewire.manifests import (
     FIELD_MANAGER,
     SECRET_FINGERPRINT,
     Manifest,
-    ManifestError,
     addon_warnings,
     render_all,
 )
+from kubewire.roles.kubeadm import ADMIN_CONF, initialises_cluster
 from kubewire.spec import ClusterSpec
 
 # Where the applied manifests are kept on the node: an upload that changes nothing applies nothing.
 MANIFESTS_DIR = "/etc/kubewire/addons"
-MANIFEST_ERROR_EXIT = 1
 
 
 class LabelledObjects(FactBase):
@@ -194,8 +195,7 @@ def validated_manifests(spec: ClusterSpec) -> list[Manifest]:
     try:
         return render_all(spec)
     except ManifestError as error:
-        print(f"kubewire: {error.report()}", file=sys.stderr)
-        raise SystemExit(MANIFEST_ERROR_EXIT) from None
+        exit_with(error)
 
 
 def addons_node_probes(host_name: str) -> tuple[tuple[str, str], ...]:
@@ -212,10 +212,11 @@ def has_cluster() -> bool:
     return bool(first_line(probed, "kubectl")) and first_line(probed, "kubeconfig") == "present"
 
 
-def own_namespace_only(manifest: Manifest, namespace: str | None, kubeconfig: str) -> Manifest:
+def own_namespace_only(manifest: Manifest, namespace: str | None, kubeconfig: str, new_cluster: bool) -> Manifest:
     """The manifest to apply: without its Namespace when that namespace exists and kubewire did not
-    create it (kubewire then uses it, and never labels it as its own, so never deletes it)."""
-    if namespace is None:
+    create it (kubewire then uses it, and never labels it as its own, so never deletes it). A cluster
+    this run creates has no namespace but kubeadm's (and no kubectl to ask while the run is planned)."""
+    if namespace is None or new_cluster:
         return manifest
     owner = host.get_fact(NamespaceOwner, kubeconfig=kubeconfig, namespace=namespace)
     if owner is None or owner.startswith("kubewire/"):
@@ -256,7 +257,9 @@ def addons() -> None:
     for warning in spec.warnings() + addon_warnings(spec):
         logger.warning(f"kubewire: {warning}")
     kubeconfig = spec.addons.kubeconfig
-    if not has_cluster():
+    # kubeadm init in this run makes the cluster (and its admin kubeconfig) before these operations run.
+    new_cluster = kubeconfig == ADMIN_CONF and initialises_cluster()
+    if not new_cluster and not has_cluster():
         names = ", ".join(manifest.name for manifest in manifests
                           if manifest.addon.enabled(spec) and not manifest.secret)
         logger.warning(f"{host.print_prefix}no Kubernetes cluster to apply {names} to (kubectl or {kubeconfig} "
@@ -271,8 +274,9 @@ def addons() -> None:
         if manifest.secret:
             apply_secrets(name=f"Apply {manifest.name} (from stdin)", manifest=manifest, kubeconfig=kubeconfig)
         elif addon.enabled(spec):
-            apply_manifest(own_namespace_only(manifest, namespace, kubeconfig), kubeconfig, holding_secrets)
-        else:
+            apply_manifest(own_namespace_only(manifest, namespace, kubeconfig, new_cluster), kubeconfig,
+                           holding_secrets)
+        elif not new_cluster:  # a new cluster holds nothing of a disabled add-on
             delete_labelled(name=f"Remove {manifest.name} (disabled)", kubeconfig=kubeconfig,
                             resource_types=manifest.resource_types, selector=addon.selector)
             if namespace and namespace not in in_use:

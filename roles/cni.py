@@ -38,8 +38,8 @@ from kubewire.operations import (
     nft_table_loaded,
     nft_table_removed,
     pod_routes_applied,
-    put_if_changed,
     systemd_unit_disabled,
+    text_file,
     weave_node_state_removed,
 )
 from kubewire.settings import CniSettings
@@ -237,8 +237,9 @@ def _install_plugins(settings: CniSettings, probed: dict, in_use: set[str]) -> N
 def _write_changed(wanted: dict[str, str], probed: dict) -> None:
     for path, text in wanted.items():
         mode = "755" if path.endswith(".sh") else "600" if path == MASQUERADE_RULES else "644"
-        written = put_if_changed(probed, path, path, text, name=f"Write {path}", mode=mode)
-        if path == VETH_LINK_FILE and written is not None:
+        written = text_file(name=f"Write {path}", path=path, text=text, current_digest=first_line(probed, path),
+                            mode=mode)
+        if path == VETH_LINK_FILE and written.will_change:
             server.shell(name="Reload udev's link files (where udev runs)", _if=written.did_change,
                          commands=["if command -v udevadm >/dev/null; then udevadm control --reload; fi"])
 

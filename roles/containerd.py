@@ -23,11 +23,11 @@ from pyinfra.api import deploy
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.operations import apt, files, server
 
-from kubewire.cache import CACHE_DIR
+from kubewire import paths
 from kubewire.cni_plugins import ARCHITECTURES, PluginsTarballError, download, sha256_of
-from kubewire.facts import file_digest_probe, first_line, node_probed, sha256
+from kubewire.facts import file_digest_probe, first_line, node_probed
 from kubewire.inventory import cluster_spec
-from kubewire.operations import put_if_changed
+from kubewire.operations import text_file
 from kubewire.settings import ContainerdSettings
 from kubewire.spec import NodeSpec
 from kubewire.templates import render
@@ -133,9 +133,9 @@ def containerd() -> None:
 
     changed = _install(settings, probed) if upstream else _install_packages(probed)
     unit = render("containerd", "containerd.service.j2")
-    unit_changed = upstream and first_line(probed, UNIT_FILE) != sha256(unit)
-    if unit_changed:
-        changed.append(put_if_changed(probed, UNIT_FILE, UNIT_FILE, unit, name=f"Write {UNIT_FILE} (upstream's unit)"))
+    written = [text_file(name=f"Write {UNIT_FILE} (upstream's unit)", path=UNIT_FILE, text=unit,
+                         current_digest=first_line(probed, UNIT_FILE))] if upstream else []
+    unit_changed = any(op.will_change for op in written)
     root = probed.get("root config") or ["absent"]
     root_version = None if root == ["absent"] else _root_version(root)
     layout = config_layout(_version_to_configure(settings), root_version)
@@ -146,14 +146,14 @@ def containerd() -> None:
         changed.append(server.shell(
             name=f"Import {DROPIN_DIR} in {ROOT_CONFIG} (before its first table)",
             commands=[f"KUBEWIRE_CONFIG_VERSION={3 if layout['v3'] else 2}; {root_config_command()}"]))
-    changed.append(put_if_changed(probed, DROPIN, DROPIN, dropin_text(node, spec.minor, layout),
-                                  name=f"Write containerd's CRI settings {DROPIN}"))
-    for path, text in mirrors.items():
-        changed.append(put_if_changed(probed, path, path, text, name=f"Write registry mirrors {path}"))
+    written.append(text_file(name=f"Write containerd's CRI settings {DROPIN}", path=DROPIN,
+                             text=dropin_text(node, spec.minor, layout), current_digest=first_line(probed, DROPIN)))
+    written += [text_file(name=f"Write registry mirrors {path}", path=path, text=text,
+                          current_digest=first_line(probed, path)) for path, text in mirrors.items()]
     for path in sorted(set(probed.get("managed mirrors", [])) - set(mirrors)):
         changed.append(server.shell(name=f"Remove mirrors no longer in the spec ({path})", commands=[
             f"rm -f {shlex.quote(path)} && rmdir --ignore-fail-on-non-empty {shlex.quote(str(Path(path).parent))}"]))
-    changed = [op for op in changed if op is not None]
+    changed += [op for op in written if op.will_change]
     state = probed.get("state") or []
     # From the probe, not systemd's facts: one command per role on a re-run.
     commands = [*(["systemctl daemon-reload"] if unit_changed else []),
@@ -176,7 +176,9 @@ def _version_to_configure(settings: ContainerdSettings) -> tuple[int, int]:
 
     A distribution's package gets config version 2, which containerd 1.x reads and 2.x migrates
     (docs/cri/config.md): which version apt installs is not known while planning (a fresh node may
-    not even have its package lists yet), and a layout chosen later would change on the next run."""
+    not even have its package lists yet), and a layout chosen later would change on the next run.
+    Debian 12 packages containerd 1.6.20 and Debian 13 1.7.24 (https://packages.debian.org/containerd):
+    both read version 2, and both ship the same /etc/containerd/config.toml (version 2, no imports)."""
     if settings.source == "package":
         return (1, 0)
     return parse_version(f"v{settings.version}") or (1, 0)
@@ -218,7 +220,7 @@ def release_files(settings: ContainerdSettings, machine: str) -> tuple[Path, str
 @functools.cache
 def tarball_binaries(tarball: Path) -> dict[str, str]:
     """sha256 of every file under bin/ in containerd's release tarball: what PREFIX/bin must hold."""
-    cached = CACHE_DIR / "containerd-digests" / f"{sha256_of(tarball)}.json"
+    cached = paths.CACHE_DIR / "containerd-digests" / f"{sha256_of(tarball)}.json"
     if cached.is_file():
         return json.loads(cached.read_text())
     with tarfile.open(tarball) as archive:
@@ -245,13 +247,13 @@ def _install(settings: ContainerdSettings, probed: dict) -> list:
         files.put(name=f"Upload containerd {settings.version} (stale: {', '.join(stale[:3])})", src=str(tarball),
                   dest=remote, mode="600", create_remote_dir=True)
         changed.append(server.shell(name=f"Verify and unpack containerd into {PREFIX}/bin", commands=[
-            f"echo '{tarball_sha}  {remote}' | sha256sum -c --quiet -",
+            f"echo {shlex.quote(f'{tarball_sha}  {remote}')} | sha256sum -c --quiet -",
             f"tar -xzf {remote} -C {PREFIX} --no-same-owner bin/ && rm -f {remote}"]))
     if installed.get("sbin/runc") != runc_sha:
         remote = f"{UPLOAD_DIR}/runc-{runc_sha[:12]}"
         files.put(name=f"Upload runc {settings.runc_version}", src=str(runc), dest=remote, mode="600",
                   create_remote_dir=True)
         changed.append(server.shell(name=f"Verify and install runc as {RUNC_PATH}", commands=[
-            f"echo '{runc_sha}  {remote}' | sha256sum -c --quiet -",
+            f"echo {shlex.quote(f'{runc_sha}  {remote}')} | sha256sum -c --quiet -",
             f"install -D -m 755 {remote} {RUNC_PATH} && rm -f {remote}"]))
     return changed

@@ -19,7 +19,7 @@ from pyinfra.operations import files, systemd
 
 from kubewire.facts import file_digest_probe, first_line, node_probed, sha256
 from kubewire.inventory import cluster_spec
-from kubewire.operations import NFT, nft_table_loaded, nft_table_removed, put_if_changed
+from kubewire.operations import NFT, nft_table_loaded, nft_table_removed, text_file
 from kubewire.ports import node_rules
 from kubewire.templates import render
 
@@ -133,8 +133,10 @@ def firewall() -> None:
 
     ssh_ports = ssh_ports_to_keep(probed)
     rules, rules_digest, unit = firewall_files(host.name, ssh_ports)
-    put_if_changed(probed, "rules-file", RULES_FILE, rules, name=f"Write the allow-list {RULES_FILE}", mode="600")
-    unit_changed = put_if_changed(probed, "unit-file", UNIT_FILE, unit, name=f"Install {UNIT}") is not None
+    text_file(name=f"Write the allow-list {RULES_FILE}", path=RULES_FILE, text=rules,
+              current_digest=first_line(probed, "rules-file"), mode="600")
+    unit_changed = text_file(name=f"Install {UNIT}", path=UNIT_FILE, text=unit,
+                             current_digest=first_line(probed, "unit-file")).will_change
     if unit_changed or not enabled:
         systemd.service(name=f"Enable {UNIT} (the allow-list comes back at boot)", service=UNIT,
                         enabled=True, running=None, daemon_reload=unit_changed)

@@ -17,17 +17,19 @@ import shlex
 from dataclasses import dataclass
 from io import BytesIO, StringIO
 from pathlib import Path
+from weakref import WeakSet
 
 from pyinfra import host, logger
 from pyinfra.api import deploy, operation
 from pyinfra.api.command import FunctionCommand, StringCommand
 from pyinfra.api.exceptions import OperationError, PyinfraError
+from pyinfra.context import ctx_host
 from pyinfra.operations import files, python, server
 
 from kubewire.facts import file_digest_probe, first_line, node_probed, sha256
 from kubewire.inventory import cluster_spec
 from kubewire.kubeadm import cgroup_driver, init_config_text, join_config_text
-from kubewire.operations import put_if_changed
+from kubewire.operations import text_file
 from kubewire.settings import KubeadmSettings
 from kubewire.spec import ClusterSpec, NodeSpec
 from kubewire.versions import KUBERNETES_APT_KEY_FINGERPRINT, KUBERNETES_APT_URL, kubernetes_release
@@ -49,6 +51,15 @@ KUBELET_CONFIG = "/var/lib/kubelet/config.yaml"
 JOIN_TOKEN_TTL = "15m"
 # Filled on the first controlplane node while the run executes; read by the joins after it.
 _run_secrets: dict[str, str] = {}
+# The hosts on which this run's plan has `kubeadm init` (pyinfra's hosts of this run only).
+_initialising: WeakSet = WeakSet()
+
+
+def initialises_cluster() -> bool:
+    """Whether this run's kubeadm role planned `kubeadm init` on the current host: the cluster is not
+    there while the run is planned, and is once the run reaches the roles after this one (a failed
+    init stops the run on this host)."""
+    return ctx_host.get() in _initialising
 
 
 class KubeadmError(PyinfraError):
@@ -187,9 +198,9 @@ def _package_repository(spec: ClusterSpec, probed: dict) -> bool:
             f"grep -qx {KUBERNETES_APT_KEY_FINGERPRINT} && install -D -m 644 \"$tmp\" {KEYRING}; "
             "status=$?; rm -f \"$tmp\"; exit $status"])
         changed = True
-    sources = put_if_changed(probed, SOURCES, SOURCES, sources_line(spec),
-                             name=f"Kubernetes 1.{spec.minor} package repository in {SOURCES}")
-    return changed or sources is not None
+    sources = text_file(name=f"Kubernetes 1.{spec.minor} package repository in {SOURCES}", path=SOURCES,
+                        text=sources_line(spec), current_digest=first_line(probed, SOURCES))
+    return changed or sources.will_change
 
 
 def _init(spec: ClusterSpec, probed: dict) -> None:
@@ -201,10 +212,12 @@ def _init(spec: ClusterSpec, probed: dict) -> None:
         else:
             host.noop("the controlplane is initialised (kubeadm init ran)")
         return
-    put_if_changed(probed, INIT_CONFIG, INIT_CONFIG, config, name=f"Write {INIT_CONFIG}", mode="600")
+    text_file(name=f"Write {INIT_CONFIG}", path=INIT_CONFIG, text=config,
+              current_digest=first_line(probed, INIT_CONFIG), mode="600")
     upload_certs = " --upload-certs" if len(spec.controlplane) > 1 else ""
     server.shell(name=f"kubeadm init (output in {LOG})",
                  commands=[kubeadm_logged(f"kubeadm init --config {INIT_CONFIG}{upload_certs}")])
+    _initialising.add(ctx_host.get())  # the Host itself (`host` is pyinfra's context proxy)
 
 
 def _registered(probed: dict) -> dict[str, str]:
@@ -295,11 +308,11 @@ def _pod_cidrs(spec: ClusterSpec, probed: dict) -> None:
                            "podCIDR cannot change: remove and re-join the node to fix it")
         elif not current:
             patch = shlex.quote(f'{{"spec":{{"podCIDR":"{wanted}","podCIDRs":["{wanted}"]}}}}')
-            kubectl = f"kubectl --kubeconfig={ADMIN_CONF}"
+            kubectl, name = f"kubectl --kubeconfig={ADMIN_CONF}", shlex.quote(node.name)
             server.shell(name=f"Set node {node.name}'s podCIDR to its pod subnet {wanted}", commands=[
                 # A node registers itself just after its join: wait for it, up to a minute.
-                f"for i in $(seq 60); do {kubectl} get node {node.name} >/dev/null 2>&1 && break; sleep 1; done; "
-                f"{kubectl} patch node {node.name} --type merge -p {patch}"])
+                f"for i in $(seq 60); do {kubectl} get node {name} >/dev/null 2>&1 && break; sleep 1; done; "
+                f"{kubectl} patch node {name} --type merge -p {patch}"])
 
 
 def _fetch_admin_kubeconfig(settings: KubeadmSettings, probed: dict) -> None:

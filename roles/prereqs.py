@@ -21,6 +21,9 @@ from kubewire.inventory import cluster_spec
 from kubewire.templates import render
 
 MODULES_FILE = "/etc/modules-load.d/kubewire.conf"
+# Read at boot by systemd-sysctl on Debian 12 and 13 alike (sysctl.d(5)). Never /etc/sysctl.conf:
+# Debian 13 no longer has it (procps 2:4.0.4-5: "Remove /etc/sysctl.conf as using
+# /etc/sysctl.d/*.conf is better").
 SYSCTL_FILE = "/etc/sysctl.d/90-kubewire.conf"
 
 BASE_MODULES = ("overlay", "br_netfilter")

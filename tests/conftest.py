@@ -8,10 +8,7 @@ outside tests/unit carries the `lab` marker: `pytest -m "not lab"` runs only wha
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,17 +16,11 @@ import pytest
 
 from kubewire import lab
 from kubewire.inventory import load_inventory, spec_from_inventory
-from kubewire.paths import REPOSITORY_ROOT
 from kubewire.spec import ClusterSpec
 from kubewire.ssh import ssh_targets, testinfra_host
+from tests.harness import LAB_NODES, LAB_SUITES, LOCAL_INVENTORY, ROOT, run_deploy
 
-ROOT = REPOSITORY_ROOT
 UNIT_TESTS = ROOT / "tests" / "unit"
-LOCAL_INVENTORY = ROOT / "inventories" / "local.py"
-MAIN_DEPLOY = ROOT / "deploys" / "cluster.py"
-LAB_NODES = 3
-
-
 def pytest_addoption(parser):
     parser.addoption("--inventory", default=None, help="check these hosts instead of building the lab")
 
@@ -39,19 +30,6 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if not item.path.is_relative_to(UNIT_TESTS):
             item.add_marker(pytest.mark.lab)
-
-
-def run_deploy(inventory: Path, deploy: Path = MAIN_DEPLOY) -> dict:
-    """Run the real pyinfra CLI and return its JSON results (raises when it fails)."""
-    result = subprocess.run(
-        [sys.executable, "-m", "pyinfra", str(inventory), str(deploy), "-y", "--json"],
-        cwd=ROOT, capture_output=True, text=True,
-    )
-    if result.returncode != 0:
-        raise AssertionError(f"pyinfra failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
-    results = json.loads(result.stdout)
-    results["log"] = result.stderr  # pyinfra's messages (warnings, notices) go to stderr with --json
-    return results
 
 
 @dataclass
@@ -67,7 +45,7 @@ def converged(request) -> Converged:
         return Converged(Path(given), None)
     if os.geteuid() != 0:
         pytest.fail("the lab tests need root (network namespaces, mounts, systemd-nspawn)")
-    lab.up(LAB_NODES, recreate=True, log=lambda *_: None)
+    lab.up(LAB_NODES, LAB_SUITES, recreate=True, log=lambda *_: None)
     request.addfinalizer(lambda: lab.down(log=lambda *_: None))
     return Converged(LOCAL_INVENTORY, run_deploy(LOCAL_INVENTORY))
 

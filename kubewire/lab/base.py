@@ -21,10 +21,9 @@ PREFIX = "kw-"  # netns, host-side veth and cgroup names; with "controlplane" th
 
 # Debian releases a node can run: 12 and 13, the current stable (https://www.debian.org/releases/).
 SUITES = ("bookworm", "trixie")
-# Still bookworm: on trixie nodes the CNI switch lab test expects `systemctl is-enabled` of a
-# removed unit to print nothing, but systemd >= 253 prints "not-found" (systemd/systemd#25745);
-# trixie becomes the default once every lab test passes on it.
-DEFAULT_SUITE = "bookworm"
+# The current stable release; bookworm (oldstable) stays supported, and `make test` runs a lab
+# of both.
+DEFAULT_SUITE = "trixie"
 
 # Machine-wide runtime state (one lab per machine: the bridge address is fixed), so that a lab
 # left behind by another checkout is found and removed by `up` and `down`.

@@ -30,8 +30,8 @@ class Pod:
         return self.result["ips"][0]["address"].split("/")[0]
 
     def run(self, command: str):
-        """Run a command inside the pod's network namespace."""
-        return self.host.run(f"ip netns exec {self.name} {command}")
+        """Run a shell command inside the pod's network namespace."""
+        return self.host.run(f"ip netns exec {shlex.quote(self.name)} sh -c {shlex.quote(command)}")
 
     def call(self, command: str, plugin: dict, prev_result: dict | None):
         config = {**plugin, "cniVersion": self.conflist["cniVersion"], "name": self.conflist["name"]}

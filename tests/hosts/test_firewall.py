@@ -53,10 +53,13 @@ def test_each_node_accepts_exactly_its_role_ports_from_another_node(nodes, spec)
 
 
 def test_udp_extra_port_is_allowed_and_others_dropped(nodes, spec):
-    for node in spec.nodes:
-        udp_rules = [rule for rule in node_rules(spec, node) if rule.protocol == "udp"]
-        if not udp_rules:
-            continue
+    udp_rules_of = {node.name: [rule for rule in node_rules(spec, node) if rule.protocol == "udp"]
+                    for node in spec.nodes}
+    with_udp = [node for node in spec.nodes if udp_rules_of[node.name]]
+    if not with_udp:
+        pytest.skip("no node's firewall accepts a UDP port in this inventory")
+    for node in with_udp:
+        udp_rules = udp_rules_of[node.name]
         target, client = nodes[node.name], nodes[other_node(spec, node).name]
         allowed, blocked = udp_rules[0].first, 9098
         with listeners(target, udp_ports=(allowed, blocked)):

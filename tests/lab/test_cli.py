@@ -3,7 +3,7 @@
 import subprocess
 import sys
 
-from tests.conftest import LOCAL_INVENTORY, ROOT
+from tests.harness import LOCAL_INVENTORY, ROOT
 
 KUBEWIRE = [sys.executable, "-m", "kubewire.cli"]
 

@@ -1,16 +1,18 @@
 """A tampered plugin binary or config, a competing config or a removed node's route is put
-right by the next run; the run after that changes nothing."""
+right by the next run, on a node of each Debian release; the run after that changes nothing."""
+
+import pytest
 
 from kubewire import lab
 from kubewire.cni_plugins import plugin_digests
-from tests.conftest import run_deploy
+from tests.harness import NODE_PER_SUITE, run_deploy
 
-NODE = "node01"
 COMPETING = "05-competing.conflist"
 
 
-def test_next_run_restores_binaries_and_config_and_moves_a_competing_config_aside(converged, nodes):
-    host = nodes[NODE]
+@pytest.mark.parametrize("node_name", NODE_PER_SUITE)
+def test_next_run_restores_binaries_and_config_and_moves_a_competing_config_aside(converged, nodes, node_name):
+    host = nodes[node_name]
     conflist = "/etc/cni/net.d/10-kubewire.conflist"
     good_config = host.file(conflist).content_string
     host.run("echo tampered >> /opt/cni/bin/bridge")
@@ -23,7 +25,7 @@ def test_next_run_restores_binaries_and_config_and_moves_a_competing_config_asid
     results = run["results"]
     changed = {op["name"]: op["success"] for op in results["operations"] if op["success"]}
     assert any("Verify and unpack CNI plugins" in name for name in changed), changed
-    assert next(hosts for name, hosts in changed.items() if "Move aside CNI configs" in name) == [NODE], changed
+    assert next(hosts for name, hosts in changed.items() if "Move aside CNI configs" in name) == [node_name], changed
     assert f"active CNI config: /etc/cni/net.d/10-kubewire.conflist (kubewire's) (moved aside to " \
            f"/etc/cni/net.d/kubewire-disabled: {COMPETING})" in run["log"], "the run reports what it moved"
 
@@ -38,10 +40,11 @@ def test_next_run_restores_binaries_and_config_and_moves_a_competing_config_asid
     assert again["totals"]["success"] == 0, [op["name"] for op in again["operations"] if op["success"]]
 
 
-def test_a_plugin_written_over_in_place_with_its_old_mtime_put_back_is_restored(converged, nodes):
+@pytest.mark.parametrize("node_name", NODE_PER_SUITE)
+def test_a_plugin_written_over_in_place_with_its_old_mtime_put_back_is_restored(converged, nodes, node_name):
     """Same size, same inode, same mtime: only the ctime (which no system call sets) tells, so the
     recorded digest is not trusted and the plugin is hashed, found tampered and restored."""
-    host = nodes[NODE]
+    host = nodes[node_name]
     plugin = "/opt/cni/bin/host-local"
     before = host.run(f"stat -c '%i %s %Y' {plugin}").stdout.split()
     host.run(f"touch -r {plugin} /run/kubewire-mtime-ref && "

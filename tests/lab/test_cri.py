@@ -4,7 +4,9 @@ A pod sandbox made with RunPodSandbox over containerd's socket (reached from the
 /proc/<node's PID 1>/root/run/containerd/containerd.sock) gets its address from kubewire's
 conflist; a busybox httpd in it answers on the pod IP from another node without NAT and on the
 node's address through its hostPort (portmap); its traffic to an address outside the pod network
-leaves with the node's address; Stop/RemovePodSandbox frees the address.
+leaves with the node's address; Stop/RemovePodSandbox frees the address. The whole proof runs once
+per Debian release of the lab, with the pod on a node of that release and the client on a node
+of another one.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ from pathlib import Path
 import pytest
 
 from kubewire import lab
+from tests.harness import first_node_of_each_suite, node_of_another_suite
 
-POD_NODE, CLIENT_NODE = "controlplane", "node01"
 HOST_PORT = 8080
 # The listener "outside the pod network": a namespace of the test's own on the lab bridge, with no
 # route out (replies go only to lab addresses on the bridge).
@@ -61,22 +63,37 @@ def http_get(node, address: str, port: int, path: str = "/cgi-bin/peer") -> str:
     return node.run(f"timeout 10 bash -c {shlex.quote(script)}").stdout
 
 
+# (pod node, client node): the pod on the first node of each suite, the client on a node of another.
+PLACEMENTS = [pytest.param((pod, node_of_another_suite(pod)), id=f"pod-on-{suite}")
+              for suite, pod in first_node_of_each_suite().items()]
+
+
+@pytest.fixture(scope="module", params=PLACEMENTS)
+def placement(request, converged):
+    pod_node, client_node = request.param
+    suites = {entry["name"]: entry["suite"] for entry in lab.read_state()["nodes"]}
+    assert suites[pod_node] != suites[client_node], f"the lab's suites are not the ones planned: {suites}"
+    return pod_node, client_node
+
+
 @pytest.fixture(scope="module")
-def images(spec):
-    if not spec.node(POD_NODE).containerd.enabled:
+def images(spec, placement):
+    pod_node, _client = placement
+    if not spec.node(pod_node).containerd.enabled:
         pytest.skip("containerd_enabled is off for this inventory: no runtime to drive")
     found = lab.lab_images()
-    assert spec.node(POD_NODE).containerd.sandbox_image == found.sandbox  # the lab's pause image
+    assert spec.node(pod_node).containerd.sandbox_image == found.sandbox  # the lab's pause image
     return found
 
 
 @pytest.fixture(scope="module")
-def runtime(converged, spec, nodes, images):
+def runtime(converged, spec, nodes, images, placement):
     from tests.cri.client import CriClient
 
-    snapshotter = spec.node(POD_NODE).containerd.snapshotter
-    nodes[POD_NODE].check_output(f"ctr -n k8s.io images import --snapshotter {snapshotter} {images.node_archive}")
-    client = CriClient(str(node_root(POD_NODE) / "run/containerd/containerd.sock"))
+    pod_node, _client = placement
+    snapshotter = spec.node(pod_node).containerd.snapshotter
+    nodes[pod_node].check_output(f"ctr -n k8s.io images import --snapshotter {snapshotter} {images.node_archive}")
+    client = CriClient(str(node_root(pod_node) / "run/containerd/containerd.sock"))
     yield client
     for pod_id in client.pods():  # whatever a failed test left behind
         client.remove_pod(pod_id)
@@ -84,8 +101,8 @@ def runtime(converged, spec, nodes, images):
 
 
 @pytest.fixture(scope="module")
-def pod(runtime, images, spec):
-    parent = "kubewire-cri.slice" if spec.node(POD_NODE).containerd.systemd_cgroup else "/kubewire-cri"
+def pod(runtime, images, spec, placement):
+    parent = "kubewire-cri.slice" if spec.node(placement[0]).containerd.systemd_cgroup else "/kubewire-cri"
     sandbox = runtime.run_pod("cri-proof", parent, host_ports={HTTP_PORT: HOST_PORT})
     container = runtime.start_container(sandbox, "httpd", images.busybox, ["sh", "-c", HTTPD])
     yield sandbox, container, runtime.pod_ip(sandbox)
@@ -98,21 +115,24 @@ def test_the_runtime_answers_on_the_cri(runtime):
     assert version.runtime_name == "containerd" and version.runtime_api_version == "v1"
 
 
-def test_the_pod_gets_its_address_from_the_nodes_pod_subnet(pod, spec, nodes):
+def test_the_pod_gets_its_address_from_the_nodes_pod_subnet(pod, spec, nodes, placement):
+    pod_node, _client = placement
     _sandbox, _container, pod_ip = pod
-    assert IPv4Address(pod_ip) in spec.pod_cidr_for(POD_NODE)
-    leases = nodes[POD_NODE].check_output(f"ls /var/lib/cni/networks/{spec.node(POD_NODE).cni.network_name}")
+    assert IPv4Address(pod_ip) in spec.pod_cidr_for(pod_node)
+    leases = nodes[pod_node].check_output(f"ls /var/lib/cni/networks/{spec.node(pod_node).cni.network_name}")
     assert pod_ip in leases.split()
 
 
-def test_the_pod_answers_another_node_on_its_ip_without_nat(pod, spec, nodes):
+def test_the_pod_answers_another_node_on_its_ip_without_nat(pod, spec, nodes, placement):
+    _pod_node, client_node = placement
     _sandbox, _container, pod_ip = pod
-    answer = http_get(nodes[CLIENT_NODE], pod_ip, 80)
-    assert peer_of(answer) == str(spec.node(CLIENT_NODE).node_ip), answer
+    answer = http_get(nodes[client_node], pod_ip, 80)
+    assert peer_of(answer) == str(spec.node(client_node).node_ip), answer
 
 
-def test_the_host_port_answers_on_the_nodes_address(pod, spec, nodes):
-    answer = http_get(nodes[CLIENT_NODE], str(spec.node(POD_NODE).node_ip), HOST_PORT)
+def test_the_host_port_answers_on_the_nodes_address(pod, spec, nodes, placement):
+    pod_node, client_node = placement
+    answer = http_get(nodes[client_node], str(spec.node(pod_node).node_ip), HOST_PORT)
     assert peer_of(answer), answer
 
 
@@ -149,19 +169,20 @@ def outside_listener():
         subprocess.run(["ip", "netns", "del", OUTSIDE_NS], check=False)
 
 
-def test_traffic_leaving_the_pod_network_has_the_nodes_address(runtime, pod, spec, outside_listener):
+def test_traffic_leaving_the_pod_network_has_the_nodes_address(runtime, pod, spec, placement, outside_listener):
     _sandbox, container, _pod_ip = pod
     peers, reader = outside_listener
     status, output, _errors = runtime.exec_sync(
         container, ["nc", "-w", "5", OUTSIDE_IP, str(OUTSIDE_PORT)])
     reader.join(timeout=35)
     assert "outside" in output, (status, output)
-    assert peers == [str(spec.node(POD_NODE).node_ip)]
+    assert peers == [str(spec.node(placement[0]).node_ip)]
 
 
-def test_removing_the_sandbox_frees_its_address(runtime, pod, spec, nodes):
+def test_removing_the_sandbox_frees_its_address(runtime, pod, spec, nodes, placement):
+    pod_node, _client = placement
     sandbox, _container, pod_ip = pod
     runtime.remove_pod(sandbox)
-    leases = nodes[POD_NODE].check_output(f"ls /var/lib/cni/networks/{spec.node(POD_NODE).cni.network_name}")
+    leases = nodes[pod_node].check_output(f"ls /var/lib/cni/networks/{spec.node(pod_node).cni.network_name}")
     assert pod_ip not in leases.split()
     assert sandbox not in runtime.pods()

@@ -5,7 +5,7 @@ import subprocess
 import sys
 from html import unescape
 
-from tests.conftest import ROOT
+from tests.harness import ROOT
 
 
 def test_live_diagram_marks_a_removed_pod_route(converged, spec, nodes, tmp_path):

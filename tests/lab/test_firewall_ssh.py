@@ -1,6 +1,6 @@
-"""No lock-out: node01's sshd listens on 2222 only, and the port reaches pyinfra only through an
+"""No lock-out: a node's sshd listens on 2222 only, and the port reaches pyinfra only through an
 SSH config file (`ssh_config_file`), not `ssh_port`. The firewall keeps 2222 open, so a second
-run connects again and changes nothing."""
+run connects again and changes nothing. On a node of each Debian release (OpenSSH 9.2 and 10)."""
 
 import json
 import re
@@ -8,10 +8,12 @@ import shlex
 import subprocess
 import sys
 
-from kubewire.lab import known_hosts_file
-from tests.conftest import MAIN_DEPLOY, ROOT, run_deploy
+import pytest
 
-NODE, PORT = "node01", 2222
+from kubewire.lab import known_hosts_file
+from tests.harness import MAIN_DEPLOY, NODE_PER_SUITE, ROOT, run_deploy
+
+PORT = 2222
 DROP_IN = "/etc/ssh/sshd_config.d/kubewire-test-port.conf"
 
 
@@ -31,11 +33,12 @@ def ssh_rule_ports(chain: str) -> set[int]:
     return {int(port) for port in re.search(r"tcp dport (\{[^}]*\}|\d+)", line).group(1).strip("{ }").split(", ")}
 
 
-def test_sshd_on_a_port_from_an_ssh_config_file_stays_reachable(converged, nodes, spec, tmp_path):
-    host, address = nodes[NODE], str(spec.node(NODE).node_ip)
+@pytest.mark.parametrize("node_name", NODE_PER_SUITE)
+def test_sshd_on_a_port_from_an_ssh_config_file_stays_reachable(converged, nodes, spec, tmp_path, node_name):
+    host, address = nodes[node_name], str(spec.node(node_name).node_ip)
     ssh_config = tmp_path / "ssh_config"
     ssh_config.write_text(f"Host {address}\n    Port {PORT}\n")
-    # The lab's known hosts, plus node01's keys for [address]:2222 (the lab's file stays untouched).
+    # The lab's known hosts, plus the node's keys for [address]:2222 (the lab's file stays untouched).
     known_hosts = tmp_path / "known_hosts"
     lab_known = known_hosts_file().read_text()
     extra = [f"[{address}]:{PORT} " + line.split(" ", 1)[1] for line in lab_known.splitlines()

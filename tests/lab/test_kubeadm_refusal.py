@@ -3,7 +3,7 @@
 import subprocess
 import sys
 
-from tests.conftest import ROOT, run_deploy
+from tests.harness import ROOT, run_deploy
 
 # What the role would have written or installed had it started.
 TRACES = ("/etc/apt/sources.list.d/kubernetes.list", "/etc/apt/keyrings/kubernetes-apt-keyring.gpg",

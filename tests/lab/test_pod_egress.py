@@ -18,11 +18,11 @@ import pytest
 
 from kubewire import lab, ssh
 from kubewire.inventory import load_inventory
+from tests.harness import NODE_PER_SUITE, deploy_totals, node_of_another_suite
 from tests.hosts.cni_runtime import Pod
 from tests.hosts.netcheck import LISTEN_SECONDS
-from tests.lab.test_cni_switch import deploy
 
-NODE, OTHER = "node01", "node02"
+NODE, OTHER = "node01", "node02"  # for the tests that need one pair only
 LISTENER_NETNS = "kwtest-egress"
 LISTENER_LINK = "kwtest-eg0"  # its host end, a port of the lab bridge
 LISTENER_IP = str(lab.LAB_NETWORK.network_address + 250)  # above every lab node's address
@@ -101,9 +101,9 @@ def seen_from(pod: Pod, address: str, port: int = LISTENER_PORT) -> str:
     return pod.run(f"socat -T 3 - TCP:{address}:{port},connect-timeout=3 </dev/null").stdout.strip()
 
 
-def assert_egress_masqueraded_and_pod_traffic_not(pods, spec, listener):
+def assert_egress_masqueraded_and_pod_traffic_not(pods, spec, listener, node_name=NODE):
     here, there = pods
-    node_ip = str(spec.node(NODE).node_ip)
+    node_ip = str(spec.node(node_name).node_ip)
     assert seen_from(here, listener) == node_ip, "the listener outside the pod network must see the node"
     # Across nodes a pod keeps its own address.
     there.run(f"setsid timeout {LISTEN_SECONDS} socat TCP-LISTEN:8000,fork,reuseaddr "
@@ -111,9 +111,10 @@ def assert_egress_masqueraded_and_pod_traffic_not(pods, spec, listener):
     assert seen_from(here, there.ip, 8000) == here.ip
 
 
-def test_pod_egress_is_masqueraded_and_pod_to_pod_is_not(converged, spec, listener):
-    with pods_on(converged, spec, (NODE, "kwegress-a"), (OTHER, "kwegress-b")) as pods:
-        assert_egress_masqueraded_and_pod_traffic_not(pods, spec, listener)
+@pytest.mark.parametrize("node_name", NODE_PER_SUITE)
+def test_pod_egress_is_masqueraded_and_pod_to_pod_is_not(converged, spec, listener, node_name):
+    with pods_on(converged, spec, (node_name, "kwegress-a"), (node_of_another_suite(node_name), "kwegress-b")) as pods:
+        assert_egress_masqueraded_and_pod_traffic_not(pods, spec, listener, node_name)
 
 
 @pytest.mark.parametrize("data", [["kube_proxy_mode=nftables"], ["firewall_enabled=False"]],
@@ -121,19 +122,20 @@ def test_pod_egress_is_masqueraded_and_pod_to_pod_is_not(converged, spec, listen
 def test_pod_egress_in_another_mode(converged, spec, listener, data):
     extra = [arg for item in data for arg in ("--data", item)]
     try:
-        assert deploy(converged.inventory, extra_args=extra)["error"] == 0
-        assert deploy(converged.inventory, extra_args=extra)["success"] == 0
+        assert deploy_totals(converged.inventory, extra_args=extra)["error"] == 0
+        assert deploy_totals(converged.inventory, extra_args=extra)["success"] == 0
         with pods_on(converged, spec, (NODE, "kwegress-c"), (OTHER, "kwegress-d")) as pods:
             assert_egress_masqueraded_and_pod_traffic_not(pods, spec, listener)
     finally:
-        assert deploy(converged.inventory)["error"] == 0
+        assert deploy_totals(converged.inventory)["error"] == 0
 
 
-def test_pod_egress_survives_a_reboot(converged, spec, listener):
-    lab.reboot_node(NODE)
-    with pods_on(converged, spec, (NODE, "kwegress-e"), (OTHER, "kwegress-f")) as pods:
-        assert_egress_masqueraded_and_pod_traffic_not(pods, spec, listener)
-    assert deploy(converged.inventory)["success"] == 0, "the rebooted node needed the deploy to recover"
+@pytest.mark.parametrize("node_name", NODE_PER_SUITE)
+def test_pod_egress_survives_a_reboot(converged, spec, listener, node_name):
+    lab.reboot_node(node_name)
+    with pods_on(converged, spec, (node_name, "kwegress-e"), (node_of_another_suite(node_name), "kwegress-f")) as pods:
+        assert_egress_masqueraded_and_pod_traffic_not(pods, spec, listener, node_name)
+    assert deploy_totals(converged.inventory)["success"] == 0, "the rebooted node needed the deploy to recover"
 
 
 def test_without_cni_mtu_pods_get_the_kernels_veth_mtu_not_the_nodes(converged, spec):

@@ -2,7 +2,7 @@
 iptables, the module list follows; re-runs change nothing."""
 
 from kubewire.roles.prereqs import MODULES_FILE
-from tests.lab.test_cni_switch import deploy
+from tests.harness import deploy_totals
 
 
 def modules(host) -> set[str]:
@@ -12,13 +12,13 @@ def modules(host) -> set[str]:
 
 def test_nftables_mode_prepares_nf_tables_and_nft(converged, nodes):
     extra = ["--data", "kube_proxy_mode=nftables"]
-    assert deploy(converged.inventory, extra_args=extra)["error"] == 0
+    assert deploy_totals(converged.inventory, extra_args=extra)["error"] == 0
     for name, host in nodes.items():
         assert "nf_tables" in modules(host), name
         assert host.exists("nft") and host.package("nftables").is_installed, name
-    assert deploy(converged.inventory, extra_args=extra)["success"] == 0
+    assert deploy_totals(converged.inventory, extra_args=extra)["success"] == 0
 
-    assert deploy(converged.inventory)["error"] == 0
+    assert deploy_totals(converged.inventory)["error"] == 0
     for name, host in nodes.items():
         assert "nf_tables" not in modules(host) and host.exists("conntrack"), name
-    assert deploy(converged.inventory)["success"] == 0
+    assert deploy_totals(converged.inventory)["success"] == 0

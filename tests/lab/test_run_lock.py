@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from kubewire.runlock import LOCK_FILE
-from tests.conftest import MAIN_DEPLOY, ROOT
+from tests.harness import MAIN_DEPLOY, ROOT
 
 HOLDER_DEPLOY = Path(__file__).with_name("hold_run_lock.py")
 MARK = "# planted by the run-lock test: a refused run leaves this line"

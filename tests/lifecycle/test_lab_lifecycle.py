@@ -4,7 +4,7 @@
 from pathlib import Path
 
 from kubewire import lab
-from tests.lifecycle.conftest import NOTHING, lab_traces, live, output_of, quiet
+from tests.lifecycle.processes import NOTHING, lab_traces, live, output_of, quiet
 
 SCALE_NODES = 20
 

@@ -6,8 +6,8 @@ import subprocess
 import sys
 
 from kubewire import lab
-from tests.conftest import ROOT
-from tests.lifecycle.conftest import kill_nspawn, netns_processes, nspawn_pid, output_of, quiet, systemd_inits
+from tests.harness import ROOT
+from tests.lifecycle.processes import kill_nspawn, netns_processes, nspawn_pid, output_of, quiet, systemd_inits
 
 
 def lab_status() -> dict[str, str]:

@@ -4,7 +4,7 @@ import os
 from pathlib import Path
 
 from kubewire import lab
-from tests.lifecycle.conftest import cgroup_paths, kubewire_cgroups, netns_processes, nspawn_pid, quiet
+from tests.lifecycle.processes import cgroup_paths, kubewire_cgroups, netns_processes, nspawn_pid, quiet
 
 
 def test_each_node_has_its_own_cgroups_in_every_hierarchy(fresh_lab):

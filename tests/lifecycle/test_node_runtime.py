@@ -2,7 +2,7 @@
 from the lab's local repository, the lab's busybox image imported, and a container run."""
 
 from kubewire import lab
-from tests.lifecycle.conftest import output_of, quiet
+from tests.lifecycle.processes import output_of, quiet
 
 SMOKE = (
     "set -e; apt-get update -q >/dev/null; DEBIAN_FRONTEND=noninteractive apt-get install -y -q containerd >/dev/null;"

@@ -1,4 +1,4 @@
-"""Helpers for the spec tests: inventory input, and assertions on the problems reported."""
+"""Helpers for the unit tests' specs: inventory input, a small valid spec, and assertions on the problems reported."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pyinfra.api.inventory import Inventory
 
 from kubewire.errors import shortened
 from kubewire.inventory import spec_from_inventory
-from kubewire.spec import HostInput, Problem, SpecError, parse_cluster
+from kubewire.spec import ClusterSpec, HostInput, Problem, SpecError, parse_cluster
 
 
 def node(host: str, node_ip: str | None, group: str = "workers", **host_data) -> HostInput:
@@ -17,6 +17,13 @@ def node(host: str, node_ip: str | None, group: str = "workers", **host_data) ->
         data["node_ip"] = node_ip
     role_data = {key: value for key, value in data.items() if key not in ("node_ip", "node_name", "pod_cidr")}
     return HostInput(host=host, groups=frozenset([group]), host_data=data, role_data=role_data)
+
+
+def two_node_spec(**settings) -> ClusterSpec:
+    """A valid spec of a controlplane (192.168.56.10) and one worker (node01, .11), with these cluster keys."""
+    hosts = [HostInput("controlplane", frozenset({"controlplane"}), {"node_ip": "192.168.56.10"}),
+             HostInput("node01", frozenset({"workers"}), {"node_ip": "192.168.56.11"})]
+    return parse_cluster({"node_cidr": "192.168.56.0/24", **settings}, hosts)
 
 
 def lab_hosts(**host_data: dict) -> list[HostInput]:

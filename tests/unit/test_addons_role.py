@@ -247,3 +247,17 @@ def test_every_value_in_a_command_is_quoted():
         words = shlex.split(command.split(" || ")[0])
         assert f"--kubeconfig={odd}" in words, command
         assert all(word.startswith("--filename=/etc/kubewire/addons/") for word in words if "--filename" in word)
+
+
+def test_a_bad_render_stops_the_run_with_the_manifest_exit_status_and_every_problem(tmp_path, capsys):
+    from kubewire.errors import MANIFEST_ERROR_EXIT
+
+    password = tmp_path / "password"
+    password.write_text("\n\n")  # passes the spec (not empty), refused when the Secret is rendered
+    with pytest.raises(SystemExit) as exited:
+        plan(*nodes(cluster()), addons, {"cni_plugin": "weave", "weave_password_file": str(password)})
+    assert exited.value.code == MANIFEST_ERROR_EXIT
+    report = capsys.readouterr().err
+    assert report.startswith("kubewire: the rendered manifests have 1 problem; nothing was applied:"), report
+    assert f"Secret kube-system/weave-passwd: data.weave-passwd: weave_password_file {password} holds no password" \
+        in report

@@ -9,6 +9,7 @@ import tomllib
 import pytest
 from pyinfra.api.command import FileUploadCommand
 
+from kubewire import paths
 from kubewire.facts import sha256
 from kubewire.roles import containerd as role
 from tests.unit.plan import fake_host, plan_commands, probes_answer
@@ -101,8 +102,14 @@ def cri_config(text: str, path: str) -> dict:
     # containerd 2.x refuses a drop-in of a higher version than the root config's
     ((2, 1), 2, 2, "io.containerd.grpc.v1.cri", "bin_dir"),
 ])
-def test_the_layout_follows_containerd_and_its_root_config(version, root_version, config_version, plugin, cni_key):
-    config = tomllib.loads(expected_dropin(version, root_version, cni_bin_dir="/usr/lib/cni"))
+def test_the_layout_follows_containerd_and_its_root_config(version, root_version, config_version, plugin, cni_key,
+                                                          release):
+    # What the role uploads, for a release of this version on a node whose config.toml has this version.
+    root = ["absent"] if root_version is None else [f"version = {root_version}", role.IMPORTS_LINE]
+    state = node_state(binaries=[], **{"root config": root, role.UNIT_FILE: ""})
+    commands = commands_for(state, **{**release, "containerd_version": "{}.{}.0".format(*version)},
+                            cni_bin_dir="/usr/lib/cni")
+    config = tomllib.loads(uploads(commands)[role.DROPIN])
     assert config["version"] == config_version
     cni = config["plugins"][plugin]["cni"]
     assert cni[cni_key] == (["/usr/lib/cni"] if cni_key == "bin_dirs" else "/usr/lib/cni")
@@ -245,7 +252,7 @@ def test_a_node_without_package_lists_gets_the_layout_every_containerd_reads():
 @pytest.fixture(scope="module")
 def debian_containerd(tmp_path_factory):
     """Debian's containerd package, unpacked (not installed): its binary and its config.toml."""
-    cache = role.CACHE_DIR / "debian-containerd"
+    cache = paths.CACHE_DIR / "debian-containerd"
     binary = cache / "usr/bin/containerd"
     if not binary.is_file():
         folder = tmp_path_factory.mktemp("deb")
@@ -276,3 +283,11 @@ def test_containerd_itself_reads_kubewire_settings_from_debians_config(debian_co
     assert cri["containerd"]["snapshotter"] == "native"
     assert cri["containerd"]["runtimes"]["runc"]["options"] == {"NoNewKeyring": True, "SystemdCgroup": True}
     assert cri["registry"]["config_path"] == role.CERTS_DIR
+
+
+def test_the_tarballs_digests_are_kept_in_kubewires_cache(release):
+    """In the cache as it is when the role runs (the unit tests' is a temporary directory)."""
+    tarball = role.Path(release["containerd_tarball"])
+    role.tarball_binaries(tarball)
+    digest = hashlib.sha256(tarball.read_bytes()).hexdigest()
+    assert (paths.CACHE_DIR / "containerd-digests" / f"{digest}.json").is_file()

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from kubewire import lab
 from kubewire.cli import main
 from kubewire.diagram import parse_live, pod_routes
 from kubewire.inventory import load_inventory, spec_from_inventory
@@ -35,6 +36,8 @@ def svg_text(inventory: Path, out: Path, *args: str) -> str:
 
 @pytest.mark.parametrize("inventory", ["inventories/local.py", "inventories/lab.py"])
 def test_every_node_subnet_route_and_service_address_is_drawn(inventory, tmp_path):
+    if inventory == "inventories/local.py" and lab.cni_tarball_sha256() is None:
+        pytest.skip("inventories/local.py names the lab's CNI tarball, built by `kubewire lab up` (not yet here)")
     spec = spec_from_inventory(load_inventory(str(ROOT / inventory)))
     text = svg_text(ROOT / inventory, tmp_path / "cluster.svg")
     for node in spec.nodes:

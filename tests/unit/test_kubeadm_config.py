@@ -8,11 +8,11 @@ import yaml
 from kubewire.kubeadm import extra_args, join_config_text, kubeadm_checks, render_kubeadm_config
 from kubewire.manifests import ADDONS, find, parse_objects, render_addon
 from kubewire.spec import SpecError, parse_cluster
-from tests.unit.test_manifests import spec_of
+from tests.unit.spec_input import two_node_spec
 
 
 def objects(**settings) -> list[dict]:
-    return list(render_kubeadm_config(spec_of(**settings)).objects)
+    return list(render_kubeadm_config(two_node_spec(**settings)).objects)
 
 
 @pytest.mark.parametrize(("version", "api"), [("1.29", "v1beta3"), ("1.30", "v1beta3"), ("1.31", "v1beta4"),
@@ -32,7 +32,7 @@ def test_init_configuration_advertises_the_node_ip_in_both_api_forms(version, ap
         assert manager_args == [{"name": "allocate-node-cidrs", "value": "false"}]
     assert init["nodeRegistration"]["criSocket"] == "unix:///run/containerd/containerd.sock"
     assert init["skipPhases"] == ["addon/kube-proxy", "addon/coredns"]
-    assert kubeadm_checks(spec_of(kubernetes_version=version), rendered) == []
+    assert kubeadm_checks(two_node_spec(kubernetes_version=version), rendered) == []
 
 
 def test_the_endpoint_defaults_to_the_first_controlplane_and_is_in_the_certificate():
@@ -42,7 +42,7 @@ def test_the_endpoint_defaults_to_the_first_controlplane_and_is_in_the_certifica
 
 
 def test_a_load_balancer_endpoint_is_used_everywhere():
-    spec = spec_of(control_plane_endpoint="api.lab.example")
+    spec = two_node_spec(control_plane_endpoint="api.lab.example")
     cluster = find(render_kubeadm_config(spec).objects, "ClusterConfiguration")
     assert cluster["controlPlaneEndpoint"] == "api.lab.example:6443"
     assert cluster["apiServer"]["certSANs"][0] == "api.lab.example"
@@ -56,7 +56,7 @@ def test_a_load_balancer_endpoint_is_used_everywhere():
 
 @pytest.mark.parametrize("version", ["1.30", "1.33"])
 def test_join_configuration_names_the_node_and_its_ip(version):
-    spec = spec_of(kubernetes_version=version)
+    spec = two_node_spec(kubernetes_version=version)
     join = yaml.safe_load(join_config_text(spec, spec.nodes[1], "abcdef.0123456789abcdef", "sha256:" + "a" * 64, None))
     assert join["kind"] == "JoinConfiguration"
     assert join["nodeRegistration"]["name"] == spec.nodes[1].name
@@ -64,7 +64,7 @@ def test_join_configuration_names_the_node_and_its_ip(version):
 
 
 def broken(change) -> list[str]:
-    spec = spec_of()
+    spec = two_node_spec()
     rendered = copy.deepcopy(objects())
     change(rendered)
     return [str(problem) for problem in kubeadm_checks(spec, rendered)]
@@ -99,5 +99,5 @@ def test_a_bad_control_plane_endpoint_is_a_spec_error(endpoint):
 
 
 def test_the_rendered_text_parses_as_three_documents():
-    assert [obj["kind"] for obj in parse_objects(render_kubeadm_config(spec_of()).text)] == [
+    assert [obj["kind"] for obj in parse_objects(render_kubeadm_config(two_node_spec()).text)] == [
         "InitConfiguration", "ClusterConfiguration", "KubeletConfiguration"]

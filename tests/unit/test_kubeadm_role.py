@@ -275,3 +275,29 @@ def test_joins_are_planned_before_any_token_exists():
     upload = next(c for c in plans["node01"] if isinstance(c, FunctionCommand))
     with pytest.raises(role.OperationError, match="no join token for node01"):
         upload.function(None, FakeHost([]), *upload.args)
+
+
+def bootstrap_and_add_ons():
+    """The main deploy's order: the bootstrap, then the add-ons."""
+    from kubewire.roles.addons import addons
+
+    role.kubeadm()
+    addons()
+
+
+def test_a_fresh_cluster_gets_its_add_ons_in_the_run_that_initialises_it(run_secrets, tmp_path):
+    """Facts are read while the run is planned, before kubeadm init makes the cluster: the add-ons must not
+    wait for a second run because kubectl and the admin kubeconfig were not there yet."""
+    from kubewire.roles.addons import MANIFESTS_DIR
+
+    nodes = [CP, W1]
+    hosts = [fake_host(*node, probes_answer(fresh())) for node in nodes]  # no kubectl, no admin.conf anywhere
+    plans = plan_commands(hosts[:1], hosts[1:], bootstrap_and_add_ons,
+                          settings={"kubeadm_admin_kubeconfig": str(tmp_path / "admin.conf")})
+    controlplane = strings(plans["controlplane"])
+    init = controlplane.index(role.kubeadm_logged(f"kubeadm init --config {role.INIT_CONFIG}"))
+    applies = [index for index, command in enumerate(controlplane) if " apply --server-side " in command]
+    assert [controlplane[index].split("--filename=")[1].split()[0] for index in applies] == [
+        f"{MANIFESTS_DIR}/kube-proxy.yaml", f"{MANIFESTS_DIR}/coredns.yaml"]
+    assert all(index > init for index in applies)
+    assert not [command for command in strings(plans["node01"]) if "kubectl" in command and "apply" in command]

@@ -18,26 +18,21 @@ from kubewire.manifests import (
     render_kubeadm_config,
     schema_problems,
 )
-from kubewire.spec import SUPPORTED_K8S_MINORS, HostInput, parse_cluster
+from kubewire.spec import SUPPORTED_K8S_MINORS
 from kubewire.versions import COREDNS_VERSIONS, KUBERNETES_PATCH_RELEASES
+from tests.unit.spec_input import two_node_spec
 
 LOWEST, HIGHEST = f"1.{SUPPORTED_K8S_MINORS.start}", f"1.{SUPPORTED_K8S_MINORS.stop - 1}"
 KUBE_PROXY, COREDNS, *_ = ADDONS
 
 
-def spec_of(**settings):
-    hosts = [HostInput("controlplane", frozenset({"controlplane"}), {"node_ip": "192.168.56.10"}),
-             HostInput("node01", frozenset({"workers"}), {"node_ip": "192.168.56.11"})]
-    return parse_cluster({"node_cidr": "192.168.56.0/24", **settings}, hosts)
-
-
 def kube_proxy_config(**settings) -> dict:
-    config_map = find(render_addon(spec_of(**settings), KUBE_PROXY).objects, "ConfigMap", "kube-proxy")
+    config_map = find(render_addon(two_node_spec(**settings), KUBE_PROXY).objects, "ConfigMap", "kube-proxy")
     return yaml.safe_load(config_map["data"]["config.conf"])
 
 
 def corefile(**settings) -> str:
-    return find(render_addon(spec_of(**settings), COREDNS).objects, "ConfigMap", "coredns")["data"]["Corefile"]
+    return find(render_addon(two_node_spec(**settings), COREDNS).objects, "ConfigMap", "coredns")["data"]["Corefile"]
 
 
 # Every output validates strictly at both ends of the supported range --------------------------
@@ -52,7 +47,7 @@ def corefile(**settings) -> str:
      "coredns_stub_domains": {"corp.example": ["10.0.0.53"]}, "coredns_pods": "verified"},
 ])
 def test_every_object_validates_strictly(settings):
-    spec = spec_of(**settings)
+    spec = two_node_spec(**settings)
     manifests = render_all(spec)  # raises ManifestError on any problem
     for manifest in manifests[:len(ADDONS)]:
         assert manifest.objects
@@ -61,19 +56,19 @@ def test_every_object_validates_strictly(settings):
 
 
 def test_rendered_files_parse_back_to_the_validated_objects():
-    for manifest in render_all(spec_of()):
+    for manifest in render_all(two_node_spec()):
         assert parse_objects(manifest.text) == list(manifest.objects)
 
 
 def test_every_object_is_labelled_for_deletion_by_add_on():
     for addon in ADDONS:
-        for obj in render_addon(spec_of(), addon).objects:
+        for obj in render_addon(two_node_spec(), addon).objects:
             assert obj["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "kubewire"
             assert obj["metadata"]["labels"]["kubewire/addon"] == addon.name
 
 
 def test_kubeadm_layout_of_kube_proxy():
-    objects = render_addon(spec_of(), KUBE_PROXY).objects
+    objects = render_addon(two_node_spec(), KUBE_PROXY).objects
     names = {(obj["kind"], obj["metadata"]["name"]) for obj in objects}
     assert names == {("ServiceAccount", "kube-proxy"), ("ClusterRoleBinding", "kubeadm:node-proxier"),
                      ("Role", "kube-proxy"), ("RoleBinding", "kube-proxy"), ("ConfigMap", "kube-proxy"),
@@ -120,7 +115,7 @@ def test_metrics_on_every_ipv6_address():
 
 def test_kube_proxy_image_follows_the_kubernetes_version():
     def image(**settings):
-        daemonset = find(render_addon(spec_of(**settings), KUBE_PROXY).objects, "DaemonSet")
+        daemonset = find(render_addon(two_node_spec(**settings), KUBE_PROXY).objects, "DaemonSet")
         return daemonset["spec"]["template"]["spec"]["containers"][0]["image"]
 
     assert image(kubernetes_version="1.31") == f"registry.k8s.io/kube-proxy:v{KUBERNETES_PATCH_RELEASES[31]}"
@@ -128,7 +123,7 @@ def test_kube_proxy_image_follows_the_kubernetes_version():
 
 
 def test_kube_proxy_reaches_the_api_server_at_the_controlplane_node():
-    config_map = find(render_addon(spec_of(), KUBE_PROXY).objects, "ConfigMap", "kube-proxy")
+    config_map = find(render_addon(two_node_spec(), KUBE_PROXY).objects, "ConfigMap", "kube-proxy")
     kubeconfig = yaml.safe_load(config_map["data"]["kubeconfig.conf"])
     assert kubeconfig["clusters"][0]["cluster"]["server"] == "https://192.168.56.10:6443"
 
@@ -158,7 +153,7 @@ def test_corefile_options():
 
 
 def test_coredns_deployment_and_service():
-    spec = spec_of(service_cidr="10.100.0.0/16", coredns_replicas=3)
+    spec = two_node_spec(service_cidr="10.100.0.0/16", coredns_replicas=3)
     objects = render_addon(spec, COREDNS).objects
     deployment = find(objects, "Deployment", "coredns")
     assert deployment["spec"]["replicas"] == 3
@@ -177,7 +172,7 @@ def test_coredns_deployment_and_service():
 
 
 def test_coredns_rbac_is_read_only_and_minimal():
-    role = find(render_addon(spec_of(), COREDNS).objects, "ClusterRole", "system:coredns")
+    role = find(render_addon(two_node_spec(), COREDNS).objects, "ClusterRole", "system:coredns")
     assert role["rules"] == [
         {"apiGroups": [""], "resources": ["endpoints", "services", "pods", "namespaces"], "verbs": ["list", "watch"]},
         {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["list", "watch"]},
@@ -190,7 +185,7 @@ def test_coredns_rbac_is_read_only_and_minimal():
 @pytest.mark.parametrize(("version", "api"), [("1.29", "v1beta3"), ("1.30", "v1beta3"), ("1.31", "v1beta4"),
                                               ("1.36", "v1beta4")])
 def test_kubeadm_config_api_and_values(version, api):
-    manifest = render_kubeadm_config(spec_of(kubernetes_version=version, service_cidr="10.100.0.0/16"))
+    manifest = render_kubeadm_config(two_node_spec(kubernetes_version=version, service_cidr="10.100.0.0/16"))
     cluster, kubelet = find(manifest.objects, "ClusterConfiguration"), find(manifest.objects, "KubeletConfiguration")
     assert cluster["apiVersion"] == f"kubeadm.k8s.io/{api}"
     assert cluster["networking"] == {"podSubnet": "10.244.0.0/16", "serviceSubnet": "10.100.0.0/16",
@@ -202,10 +197,10 @@ def test_kubeadm_config_api_and_values(version, api):
 
 
 def test_kubeadm_kinds_have_no_schema_and_would_be_refused_by_it():
-    spec = spec_of()
+    spec = two_node_spec()
     for obj in render_kubeadm_config(spec).objects:
         [problem] = schema_problems(obj, spec.kubernetes_version)
-        assert problem.field == "apiVersion/kind" and "has no schema" in problem.message
+        assert problem.key.endswith(": apiVersion/kind") and "has no schema" in problem.message
 
 
 # A broken manifest is refused, naming the object and the field --------------------------------
@@ -213,7 +208,7 @@ def test_kubeadm_kinds_have_no_schema_and_would_be_refused_by_it():
 
 def broken(addon_or_kubeadm, change, **settings):
     """Render, break one object with `change(objects)`, and return the problems found."""
-    spec = spec_of(**settings)
+    spec = two_node_spec(**settings)
     manifest = render_kubeadm_config(spec) if addon_or_kubeadm == "kubeadm" else render_addon(spec, addon_or_kubeadm)
     objects = copy.deepcopy(list(manifest.objects))
     change(objects)
@@ -306,8 +301,9 @@ def test_a_list_is_unpacked():
 
 
 def test_manifest_error_lists_every_problem():
-    error = ManifestError(manifest_problems(spec_of(), render_kubeadm_config(spec_of(service_cidr="10.100.0.0/16"))))
-    assert "have 2 problem(s); nothing was applied" in error.report()
+    other_services = render_kubeadm_config(two_node_spec(service_cidr="10.100.0.0/16"))
+    error = ManifestError(manifest_problems(two_node_spec(), other_services))
+    assert "have 2 problems; nothing was applied" in error.report()
     assert "ClusterConfiguration: networking.serviceSubnet" in error.report()
     assert "KubeletConfiguration: clusterDNS" in error.report()
 
@@ -332,7 +328,7 @@ def test_cache_leaves_the_cluster_domain_to_the_kubernetes_plugin_from_1_32(vers
 
 
 def test_coredns_has_a_disruption_budget_matching_its_pods():
-    objects = render_addon(spec_of(coredns_replicas=3), COREDNS).objects
+    objects = render_addon(two_node_spec(coredns_replicas=3), COREDNS).objects
     budget = find(objects, "PodDisruptionBudget", "coredns")
     assert budget["apiVersion"] == "policy/v1"
     assert budget["spec"] == {"maxUnavailable": 1, "selector": {"matchLabels": {"k8s-app": "kube-dns"}}}

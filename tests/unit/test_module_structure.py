@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "kubewire"
-MODULES = sorted(path.stem for path in PACKAGE.glob("*.py") if path.stem != "__init__")
+# Dotted names below the package, subpackages included: "manifests", "lab.nodes".
+MODULES = sorted(".".join(path.relative_to(PACKAGE).with_suffix("").parts) for path in PACKAGE.rglob("*.py")
+                 if path.stem != "__init__")
 MAX_LINES = 400
 # A module may be longer when its docstring says why, in a sentence starting with this.
 LONGER_BECAUSE = "Longer than 400 lines"
@@ -32,15 +34,54 @@ def test_spec_and_settings_do_not_import_each_other():
     assert not {"spec", "settings"} & imported["names"]
 
 
-# Modules other work is splitting; each entry fails (strict) once its module is short enough.
-BEING_SPLIT = {"lab", "manifests"}
-
-
-@pytest.mark.parametrize("module", [
-    pytest.param(module, marks=pytest.mark.xfail(strict=True, reason="being split")) if module in BEING_SPLIT
-    else module for module in MODULES])
+@pytest.mark.parametrize("module", MODULES)
 def test_modules_are_short_or_say_why(module):
-    text = (PACKAGE / f"{module}.py").read_text()
+    text = (PACKAGE / f"{module.replace('.', '/')}.py").read_text()
     lines = text.count("\n")
     docstring = ast.get_docstring(ast.parse(text)) or ""
     assert lines <= MAX_LINES or LONGER_BECAUSE in docstring, f"kubewire/{module}.py has {lines} lines"
+
+
+TESTS = PACKAGE.parent / "tests"
+TEST_FILES = sorted(path for path in TESTS.rglob("*.py") if "__pycache__" not in path.parts)
+
+
+def _imported_modules(tree: ast.Module) -> set[str]:
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+    return found
+
+
+@pytest.mark.parametrize("path", TEST_FILES, ids=lambda path: str(path.relative_to(TESTS)))
+def test_no_test_module_imports_a_test_module_or_a_conftest(path):
+    # Shared helpers live in a helper module of their folder; a conftest holds fixtures only.
+    imported = {name for name in _imported_modules(ast.parse(path.read_text())) if name.startswith("tests")}
+    wrong = sorted(name for name in imported
+                   if name.rpartition(".")[2].startswith("test_") or name.rpartition(".")[2] == "conftest")
+    assert not wrong, f"{path.relative_to(TESTS)} imports {wrong}"
+
+
+def _own_statements(function: ast.FunctionDef) -> list[ast.AST]:
+    """The statements of a function itself, not of the functions or classes defined inside it."""
+    found, pending = [], list(function.body)
+    while pending:
+        node = pending.pop()
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Lambda):
+            found.append(node)
+            pending += ast.iter_child_nodes(node)
+    return found
+
+
+@pytest.mark.parametrize("path", [path for path in TEST_FILES if path.name.startswith("test_")],
+                         ids=lambda path: str(path.relative_to(TESTS)))
+def test_no_test_returns_or_continues_early(path):
+    # A check that does not apply is skipped with a reason (pytest.skip), never passed in silence.
+    tests = [node for node in ast.walk(ast.parse(path.read_text()))
+             if isinstance(node, ast.FunctionDef) and node.name.startswith("test")]
+    early = [f"{test.name} line {node.lineno}" for test in tests for node in _own_statements(test)
+             if isinstance(node, ast.Return | ast.Continue)]
+    assert not early, f"{path.relative_to(TESTS)}: {early}"

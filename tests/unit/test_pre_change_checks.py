@@ -1,12 +1,14 @@
 """Checks across all nodes before any change, from facts: kernel for nftables mode, another
 firewall on a node. The rule sets in foreign_firewalls/ are real `nft -j list table` and
-`iptables-legacy-save` outputs, captured from rules loaded in a scratch network namespace."""
+`iptables-legacy-save` outputs, captured from rules loaded in a scratch network namespace (the
+Docker ones: the filter table Docker writes, loaded with iptables-nft-restore and with
+iptables-legacy-restore)."""
 
 from pathlib import Path
 
 import pytest
 
-from kubewire.foreign_firewall import blocked_ports, parse_iptables_save, parse_nft_tables
+from kubewire.foreign_firewall import blocked_ports, forward_drops, parse_iptables_save, parse_nft_tables
 from kubewire.identity import NodeFacts, NodeIdentity, pre_change_report
 from kubewire.spec import HostInput, parse_cluster
 
@@ -42,6 +44,24 @@ def test_legacy_iptables_input_policy_drop_with_a_user_chain():
 
 def test_no_foreign_rules_block_nothing():
     assert blocked_ports(parse_nft_tables([]) + parse_iptables_save([]), PORTS) == {}
+    assert forward_drops(parse_nft_tables([]) + parse_iptables_save([])) == []
+
+
+@pytest.mark.parametrize(("fixture", "parse", "chain"), [
+    ("nft-docker-forward.json", parse_nft_tables, "nftables table ip filter, chain FORWARD (policy drop)"),
+    ("iptables-legacy-docker.txt", parse_iptables_save, "iptables (legacy) table filter, chain FORWARD (policy drop)"),
+])
+def test_dockers_forward_policy_drop_drops_pod_traffic_and_no_port(fixture, parse, chain):
+    """Docker's rules (loaded with iptables-nft and with iptables-legacy): its accepts are all for
+    docker0, so a pod's forwarded packet meets the policy; its input chain drops nothing."""
+    tables = parse(fixture_lines(fixture))
+    assert forward_drops(tables) == [chain]
+    assert blocked_ports(tables, PORTS) == {}
+
+
+def test_an_accepting_forward_chain_drops_no_pod_traffic():
+    assert forward_drops(parse_iptables_save(fixture_lines("iptables-legacy-ufw-like.txt"))) == []
+    assert forward_drops(parse_nft_tables(fixture_lines("nft-policy-drop.json"))) == []
 
 
 def spec(**settings):
@@ -52,13 +72,18 @@ def spec(**settings):
     return parse_cluster({"node_cidr": "192.168.56.0/24", **settings}, hosts)
 
 
+def debian_node(host: str, kernel: str, **facts) -> NodeFacts:
+    """A node's facts on a supported distribution (Debian 13), as the pre-change probe reads them."""
+    return NodeFacts(host, kernel, os_release=("ID=debian", 'VERSION_ID="13"'), **facts)
+
+
 def identities():
     return [NodeIdentity(name, name, f"02:00:00:00:00:0{i}", f"m{i}", "") for i, name in
             enumerate(("controlplane", "node01"))]
 
 
 def test_nftables_mode_on_old_kernels_names_every_node_and_its_kernel():
-    facts = [NodeFacts("controlplane", "5.10.0-30-amd64"), NodeFacts("node01", "5.4.0-150-generic")]
+    facts = [debian_node("controlplane", "5.10.0-30-amd64"), debian_node("node01", "5.4.0-150-generic")]
     error, _ = pre_change_report(spec(kube_proxy_mode="nftables"), identities(), facts)
     assert "nothing was changed" in error
     assert "controlplane runs Linux 5.10.0-30-amd64; kube_proxy_mode 'nftables' needs 5.13 or later" in error
@@ -67,18 +92,18 @@ def test_nftables_mode_on_old_kernels_names_every_node_and_its_kernel():
 
 @pytest.mark.parametrize("kernel", ["5.13.0", "6.1.0-18-amd64", "6.18.44-fc-v657"])
 def test_nftables_mode_on_new_enough_kernels_passes(kernel):
-    facts = [NodeFacts("controlplane", kernel), NodeFacts("node01", kernel)]
+    facts = [debian_node("controlplane", kernel), debian_node("node01", kernel)]
     assert pre_change_report(spec(kube_proxy_mode="nftables"), identities(), facts) == ("", [])
 
 
 def test_old_kernels_are_fine_for_the_iptables_mode():
-    facts = [NodeFacts("controlplane", "4.19.0"), NodeFacts("node01", "4.19.0")]
+    facts = [debian_node("controlplane", "4.19.0"), debian_node("node01", "4.19.0")]
     assert pre_change_report(spec(), identities(), facts) == ("", [])
 
 
 def test_another_firewall_stops_the_run_naming_node_chain_and_ports():
-    facts = [NodeFacts("controlplane", "6.1.0", nft_tables=tuple(fixture_lines("nft-policy-drop.json"))),
-             NodeFacts("node01", "6.1.0", firewall_services=("ufw",),
+    facts = [debian_node("controlplane", "6.1.0", nft_tables=tuple(fixture_lines("nft-policy-drop.json"))),
+             debian_node("node01", "6.1.0", firewall_services=("ufw",),
                        iptables_legacy=tuple(fixture_lines("iptables-legacy-ufw-like.txt")))]
     error, warnings = pre_change_report(spec(), identities(), facts)
     assert warnings == []
@@ -89,9 +114,20 @@ def test_another_firewall_stops_the_run_naming_node_chain_and_ports():
     assert "set firewall_coexist = True for node01" in error
 
 
+def test_a_forward_chain_dropping_pod_traffic_stops_the_run_naming_the_pod_network():
+    facts = [debian_node("controlplane", "6.1.0", nft_tables=tuple(fixture_lines("nft-docker-forward.json"))),
+             debian_node("node01", "6.1.0")]
+    error, warnings = pre_change_report(spec(pod_cidr="10.32.0.0/16"), identities(), facts)
+    assert warnings == [] and "node01" not in error
+    assert ("controlplane has another firewall: nftables table ip filter, chain FORWARD (policy drop) drops "
+            "forwarded pod traffic. Pods would not reach each other: accept forwarding from and to the pod "
+            "network 10.32.0.0/16 in it (with Docker, in its DOCKER-USER chain)") in error
+    assert "set firewall_coexist = True for controlplane" in error
+
+
 def test_firewall_coexist_turns_the_stop_into_a_warning_for_that_node_only():
-    facts = [NodeFacts("controlplane", "6.1.0", firewall_services=("firewalld",)),
-             NodeFacts("node01", "6.1.0", firewall_services=("firewalld",))]
+    facts = [debian_node("controlplane", "6.1.0", firewall_services=("firewalld",)),
+             debian_node("node01", "6.1.0", firewall_services=("firewalld",))]
     error, warnings = pre_change_report(spec(node01_data={"firewall_coexist": True}), identities(), facts)
     assert "controlplane has another firewall: firewalld is active" in error and "node01" not in error
     assert warnings == ["node01 has another firewall: firewalld is active (firewall_coexist is set: kubewire runs "
@@ -101,7 +137,7 @@ def test_firewall_coexist_turns_the_stop_into_a_warning_for_that_node_only():
 def test_every_problem_of_every_node_is_reported_at_once():
     clones = [NodeIdentity("controlplane", "controlplane", "02:aa", "same", ""),
               NodeIdentity("node01", "node01", "02:bb", "same", "")]
-    facts = [NodeFacts("controlplane", "5.10.0"), NodeFacts("node01", "6.1.0", firewall_services=("ufw",))]
+    facts = [debian_node("controlplane", "5.10.0"), debian_node("node01", "6.1.0", firewall_services=("ufw",))]
     error, _ = pre_change_report(spec(kube_proxy_mode="nftables"), clones, facts)
     assert "controlplane and node01 have the same /etc/machine-id 'same'" in error
     assert "controlplane runs Linux 5.10.0" in error

@@ -1,5 +1,6 @@
 """The Vagrantfile is valid and defines the machines inventories/lab.py connects to."""
 
+import os
 import re
 import shutil
 import subprocess
@@ -16,9 +17,13 @@ MACHINE = re.compile(
 
 def test_vagrantfile_validates(tmp_path):
     shutil.copy(ROOT / "Vagrantfile", tmp_path / "Vagrantfile")
+    # Vagrant's own state (boxes, plugins, data) in the test's directory, not ~/.vagrant.d.
+    vagrant_home = tmp_path / "vagrant.d"
     result = subprocess.run(["vagrant", "validate", "--ignore-provider"], cwd=tmp_path,
+                            env={**os.environ, "VAGRANT_HOME": str(vagrant_home)},
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
+    assert vagrant_home.is_dir()
     # It made kubewire's own key for the vagrant user, private.
     assert (tmp_path / ".vagrant/kubewire_key").stat().st_mode & 0o077 == 0
 

@@ -14,7 +14,7 @@ from kubewire.identity import NodeIdentity, identity_clashes
 from kubewire.roles.prereqs import MODULES_FILE
 from tests.hosts.netcheck import listeners, tcp_reachable
 from tests.vm import vmlab
-from tests.vm.conftest import INVENTORY, README_VERIFY, ROOT, TIMINGS, deploy_totals, in_lab
+from tests.vm.readme_commands import INVENTORY, README_VERIFY, ROOT, TIMINGS, deploy_totals, in_lab
 
 IPVS_MODULES = ("ip_vs", "ip_vs_rr", "ip_vs_wrr", "ip_vs_sh", "nf_conntrack")
 
