@@ -3,7 +3,7 @@
 #   make test   set up, lint, unit tests, and the lab tests (builds its own lab)
 #   make unit   the fast tests (tests/unit): no root, no lab, nothing cached outside a temporary
 #               directory; needs the .venv that `make setup` made (or `pip install -e '.[dev]'`)
-#   make bench  the benchmark (labs of 3, 10 and 20 nodes; not part of the tests)
+#   make bench  the benchmark (labs of 3, 10 and 20 nodes, and 50 with BENCH_50=1; not part of the tests)
 
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -43,11 +43,14 @@ unit:
 test: lint
 	KUBEWIRE_LAB_ONLY=1 $(BIN)/pytest
 
-# Results in bench/results/ (results.md is the table the README shows).
-BENCH_NODES ?= 3,10,20
+# Results in bench/results/ (results.md is the table the README shows). `make bench BENCH_50=1`
+# adds a lab of 50 nodes (and the per-node slope from 20 to 50); it holds the machine longer.
+comma := ,
+BENCH_NODES ?= 3,10,20$(if $(BENCH_50),$(comma)50)
 BENCH_RUNS ?= 3
+BENCH_RERUNS ?= 3
 bench: setup
-	$(BIN)/python bench/run.py --nodes $(BENCH_NODES) --runs $(BENCH_RUNS)
+	$(BIN)/python bench/run.py --nodes $(BENCH_NODES) --runs $(BENCH_RUNS) --reruns $(BENCH_RERUNS)
 
 # The Vagrant lab for real: three VMs under libvirt (plain QEMU without usable KVM), the
 # README's commands for it, a reboot, ipvs and nftables modes; all inside a network namespace

@@ -4,7 +4,8 @@ exchange, pyinfra uses).
 
     python bench/floor.py EVENTS.json   # {"host": {"address": ..., "events": [...]}, ...}
 
-Events are as counted_pyinfra.py records them: commands and file transfers, in order.
+Events are as counted_pyinfra.py records them: commands and file transfers, in order. A host
+whose events are null only runs `true`: the bare SSH round, every host's connection in parallel.
 Prints JSON: wall seconds (process start to the last host done) and the package seconds of the
 slowest host (package operations' commands are timed inside the script).
 """
@@ -42,6 +43,10 @@ def run_script(item):
     assert_lab_address(target["address"])
     client = connect(SshTarget(name, target["address"], 22, "root", str(client_key()), str(known_hosts_file()), "yes"))
     try:
+        if target["events"] is None:  # the bare SSH round: `true`, nothing else
+            _, stdout, _ = client.exec_command("true")
+            stdout.channel.recv_exit_status()
+            return 0.0
         stdin, stdout, _ = client.exec_command("sh -s")
         stdin.write(script_for(target["events"]))
         stdin.channel.shutdown_write()

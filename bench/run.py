@@ -1,12 +1,15 @@
 """Benchmark the main job on one-machine labs of N nodes, against the one-SSH-per-host floor.
 
-    python bench/run.py [--nodes 3,10,20] [--runs 3] [--out bench/results]
+    python bench/run.py [--nodes 3,10,20,50] [--runs 3] [--reruns 3] [--out bench/results]
 
 For each N: `kubewire lab up --nodes N` (timed), then per run a fresh lab and a first converge
-of deploys/cluster.py (package operations timed separately), and no-change re-runs.
-Each pyinfra run counts its remote commands per host and the controller's peak memory. The
-floor runs the very commands a no-change run sent, as one shell script per host over one SSH
-connection. Writes results.json and results.md (naming the machine) into --out.
+of deploys/cluster.py (package operations timed separately), and no-change re-runs. Each
+re-run is interleaved with the two references it is compared to, measured in the same moment:
+the bare SSH round (one connection per host running `true`, all hosts in parallel) and pyinfra
+with an empty deploy on the same inventory. Each pyinfra run counts its remote commands per
+host and the controller's peak memory. The floor runs the very commands a run sent, as one
+shell script per host over one SSH connection. Writes results.json and results.md (naming the
+machine and its load) into --out.
 """
 
 from __future__ import annotations
@@ -29,14 +32,15 @@ from kubewire import lab  # noqa: E402
 
 INVENTORY = ROOT / "inventories" / "local.py"
 DEPLOY = ROOT / "deploys" / "cluster.py"
+EMPTY_DEPLOY = ROOT / "bench" / "empty_deploy.py"
 
 
-def counted_run() -> dict:
+def counted_run(deploy: Path = DEPLOY) -> dict:
     """One pyinfra run of the main job: wall seconds, commands per host, op timings, peak RSS."""
     with tempfile.NamedTemporaryFile(suffix=".json") as counts:
         started = time.monotonic()
         result = subprocess.run(
-            [sys.executable, str(ROOT / "bench" / "counted_pyinfra.py"), str(INVENTORY), str(DEPLOY), "-y"],
+            [sys.executable, str(ROOT / "bench" / "counted_pyinfra.py"), str(INVENTORY), str(deploy), "-y"],
             cwd=ROOT, capture_output=True, text=True, env={**os.environ, "KUBEWIRE_BENCH_COUNTS": counts.name},
         )
         seconds = time.monotonic() - started
@@ -48,10 +52,12 @@ def counted_run() -> dict:
             "events": data["events"], "peak_rss_mib": data["peak_rss_kib"] / 1024}
 
 
-def floor_run(events: dict[str, list], nodes: list[lab.LabNode]) -> dict:
-    """Replay what pyinfra sent each host as one script over one connection per host."""
+def floor_run(events: dict[str, list] | None, nodes: list[lab.LabNode]) -> dict:
+    """Replay what pyinfra sent each host as one script over one connection per host (events None:
+    the bare SSH round, `true` on every host)."""
     addresses = {node.name: str(node.ip) for node in nodes}
-    hosts = {name: {"address": addresses[name], "events": host_events} for name, host_events in events.items()}
+    hosts = ({name: {"address": address, "events": None} for name, address in addresses.items()} if events is None
+             else {name: {"address": addresses[name], "events": host_events} for name, host_events in events.items()})
     with tempfile.NamedTemporaryFile("w", suffix=".json") as spec:
         json.dump(hosts, spec)
         spec.flush()
@@ -69,44 +75,51 @@ def per_host(runs: list[dict]) -> dict:
     return {"median": statistics.median(counts), "max": max(counts)}
 
 
-def bench_size(count: int, runs: int) -> dict:
-    up_seconds, converges, reruns, floors, converge_floors = [], [], [], [], []
+def ratios(numerators: list[dict], denominators: list[dict]) -> dict:
+    """Each run against the reference measured next to it, so their spread is published too."""
+    return summary([run["seconds"] / ref["seconds"] for run, ref in zip(numerators, denominators, strict=True)])
+
+
+def bench_size(count: int, runs: int, reruns: int) -> dict:
+    up_seconds, converges, converge_floors = [], [], []
+    rerun_runs, ssh_rounds, empty_runs, floors = [], [], [], []
     for _ in range(runs):
         lab.down(log=lambda *_: None)  # `lab up` is timed from no lab, its rootfs cached
         started = time.monotonic()
         nodes = lab.up(count, log=lambda *_: None)
         up_seconds.append(time.monotonic() - started)
         converges.append(counted_run())
-        reruns.append(counted_run())
-        floors.append(floor_run(reruns[-1]["events"], nodes))
+        for _ in range(reruns):  # interleaved: the machine's load drifts alike for all three
+            rerun_runs.append(counted_run())
+            ssh_rounds.append(floor_run(None, nodes))
+            empty_runs.append(counted_run(EMPTY_DEPLOY))
+        floors.append(floor_run(rerun_runs[-1]["events"], nodes))
         lab.up(count, recreate=True, log=lambda *_: None)  # the converge floor starts from fresh nodes too
         converge_floors.append(floor_run(converges[-1]["events"], nodes))
         print(f"  {count} nodes: lab up {up_seconds[-1]:.1f}s, converge {converges[-1]['seconds']:.1f}s "
-              f"(floor {converge_floors[-1]['seconds']:.1f}s), re-run {reruns[-1]['seconds']:.2f}s "
-              f"(floor {floors[-1]['seconds']:.2f}s)", flush=True)
-    converge = summary([run["seconds"] for run in converges])
-    packages = summary([run["package_seconds"] for run in converges])
-    without_packages = summary([run["seconds"] - run["package_seconds"] for run in converges])
-    rerun = summary([run["seconds"] for run in reruns])
-    floor = summary([run["seconds"] for run in floors])
-    converge_floor = summary([run["seconds"] - run["package_seconds"] for run in converge_floors])
+              f"(floor {converge_floors[-1]['seconds']:.1f}s), re-run {rerun_runs[-1]['seconds']:.2f}s "
+              f"(SSH round {ssh_rounds[-1]['seconds']:.2f}s, empty deploy {empty_runs[-1]['seconds']:.2f}s, "
+              f"replay floor {floors[-1]['seconds']:.2f}s); load {os.getloadavg()[0]:.1f}", flush=True)
+    without_packages = [{"seconds": run["seconds"] - run["package_seconds"]} for run in converges]
+    floors_without_packages = [{"seconds": fl["seconds"] - fl["package_seconds"]} for fl in converge_floors]
     return {
         "nodes": count,
         "lab_up_seconds": summary(up_seconds),
-        "converge_seconds": converge,
-        "converge_package_seconds": packages,
-        "converge_without_packages_seconds": without_packages,
+        "converge_seconds": summary([run["seconds"] for run in converges]),
+        "converge_package_seconds": summary([run["package_seconds"] for run in converges]),
+        "converge_without_packages_seconds": summary([run["seconds"] for run in without_packages]),
         "converge_commands_per_host": per_host(converges),
-        "rerun_seconds": rerun,
-        "rerun_commands_per_host": per_host(reruns),
-        "floor_seconds": floor,
-        "converge_floor_without_packages_seconds": converge_floor,
-        # Ratios per run (each run against its own floor), so their spread is published too.
-        "rerun_to_floor": summary([run["seconds"] / fl["seconds"] for run, fl in zip(reruns, floors, strict=True)]),
-        "converge_without_packages_to_floor": summary([
-            (run["seconds"] - run["package_seconds"]) / (fl["seconds"] - fl["package_seconds"])
-            for run, fl in zip(converges, converge_floors, strict=True)]),
-        "peak_rss_mib": max(run["peak_rss_mib"] for run in converges + reruns),
+        "converge_floor_without_packages_seconds": summary([fl["seconds"] for fl in floors_without_packages]),
+        "converge_without_packages_to_floor": ratios(without_packages, floors_without_packages),
+        "rerun_seconds": summary([run["seconds"] for run in rerun_runs]),
+        "rerun_commands_per_host": per_host(rerun_runs),
+        "ssh_round_seconds": summary([run["seconds"] for run in ssh_rounds]),
+        "empty_deploy_seconds": summary([run["seconds"] for run in empty_runs]),
+        "floor_seconds": summary([run["seconds"] for run in floors]),
+        "rerun_to_ssh_round": ratios(rerun_runs, ssh_rounds),
+        "rerun_to_empty_deploy": ratios(rerun_runs, empty_runs),
+        "rerun_to_floor": ratios(rerun_runs[reruns - 1::reruns], floors),
+        "peak_rss_mib": max(run["peak_rss_mib"] for run in converges + rerun_runs),
     }
 
 
@@ -118,16 +131,26 @@ def machine() -> dict:
             "python": platform.python_version()}
 
 
+def slope(sizes: list[dict], key: str, low: int = 20, high: int = 50) -> float | None:
+    """Seconds per added node from `low` to `high` nodes (medians), when both were measured."""
+    by_nodes = {size["nodes"]: size[key]["median"] for size in sizes}
+    if low in by_nodes and high in by_nodes:
+        return (by_nodes[high] - by_nodes[low]) / (high - low)
+    return None
+
+
 def markdown(results: dict) -> str:
     m = results["machine"]
     lines = [
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Linux {m['kernel']}, "
-        f"Python {m['python']}; {results['runs']} runs per size, median (min-max).",
+        f"Python {m['python']}; load average {results.get('load_before', '?')} before, "
+        f"{results.get('load_after', '?')} after; {results['runs']} runs per size "
+        f"({results.get('reruns', 1)} re-runs each, interleaved with their references), median (min-max).",
         "",
-        "| nodes | lab up | first converge | of which packages | converge floor w/o packages "
-        "| converge w/o packages / floor "
-        "| no-change re-run | re-run floor | re-run / floor | commands/host (re-run) | peak RSS |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| nodes | lab up | first converge | of which packages | converge w/o packages / replay floor "
+        "| no-change re-run | bare SSH round | pyinfra empty deploy | re-run / SSH round | re-run / empty deploy "
+        "| re-run / replay floor | commands/host (re-run) | peak RSS |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for size in results["sizes"]:
         def fmt(key, size=size, unit="s"):
@@ -135,12 +158,18 @@ def markdown(results: dict) -> str:
             return f"{s['median']:.2f}{unit} ({s['min']:.2f}-{s['max']:.2f})"
         lines.append(
             f"| {size['nodes']} | {fmt('lab_up_seconds')} | {fmt('converge_seconds')} "
-            f"| {fmt('converge_package_seconds')} | {fmt('converge_floor_without_packages_seconds')} "
-            f"| {fmt('converge_without_packages_to_floor', unit='x')} "
-            f"| {fmt('rerun_seconds')} | {fmt('floor_seconds')} "
+            f"| {fmt('converge_package_seconds')} | {fmt('converge_without_packages_to_floor', unit='x')} "
+            f"| {fmt('rerun_seconds')} | {fmt('ssh_round_seconds')} | {fmt('empty_deploy_seconds')} "
+            f"| {fmt('rerun_to_ssh_round', unit='x')} | {fmt('rerun_to_empty_deploy', unit='x')} "
             f"| {fmt('rerun_to_floor', unit='x')} "
             f"| {size['rerun_commands_per_host']['median']:g} (max {size['rerun_commands_per_host']['max']}) "
             f"| {size['peak_rss_mib']:.0f} MiB |")
+    slopes = {label: slope(results["sizes"], key) for label, key in (
+        ("no-change re-run", "rerun_seconds"), ("bare SSH round", "ssh_round_seconds"),
+        ("pyinfra empty deploy", "empty_deploy_seconds"), ("first converge", "converge_seconds"))}
+    if all(value is not None for value in slopes.values()):
+        lines += ["", "Per added node from 20 to 50 nodes: "
+                  + ", ".join(f"{label} {value * 1000:+.0f} ms" for label, value in slopes.items()) + "."]
     return "\n".join(lines) + "\n"
 
 
@@ -148,15 +177,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--nodes", default="3,10,20", help="comma-separated lab sizes")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--reruns", type=int, default=3, help="no-change re-runs per run (each with its references)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = parser.parse_args()
-    results = {"machine": machine(), "runs": args.runs, "sizes": []}
+    results = {"machine": machine(), "runs": args.runs, "reruns": args.reruns, "sizes": [],
+               "load_before": " ".join(f"{load:.1f}" for load in os.getloadavg())}
     try:
         for count in (int(n) for n in args.nodes.split(",")):
             print(f"benchmarking {count} nodes", flush=True)
-            results["sizes"].append(bench_size(count, args.runs))
+            results["sizes"].append(bench_size(count, args.runs, args.reruns))
     finally:
         lab.down(log=lambda *_: None)
+    results["load_after"] = " ".join(f"{load:.1f}" for load in os.getloadavg())
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(results, indent=1))
     (args.out / "results.md").write_text(markdown(results))

@@ -7,6 +7,7 @@ on the controller, and again on the node before `tar -x`.
 from __future__ import annotations
 
 import functools
+import gzip
 import hashlib
 import json
 import os
@@ -99,13 +100,49 @@ def plugin_digests(tarball: Path) -> dict[str, str]:
     return digests
 
 
-def _hash_members(tarball: Path) -> dict[str, str]:
+def _member_digests(tarball: Path) -> dict[str, str]:
     digests = {}
     with tarfile.open(tarball) as archive:
         for member in archive.getmembers():
             name = member.name.removeprefix("./")
             if member.isfile() and "/" not in name:
                 digests[name] = hashlib.sha256(archive.extractfile(member).read()).hexdigest()
+    return digests
+
+
+def _hash_members(tarball: Path) -> dict[str, str]:
+    digests = _member_digests(tarball)
     if not {"bridge", "host-local", "loopback", "portmap"} <= set(digests):
         raise PluginsTarballError(f"{tarball} lacks the bridge, host-local, loopback or portmap plugin")
     return digests
+
+
+@functools.cache
+def plugins_subset(tarball: Path, tarball_sha256: str, names: tuple[str, ...]) -> tuple[Path, str]:
+    """A tarball of only these plugins, taken from the (verified) release tarball, and its sha256:
+    what a node lacks, so nothing else is sent. Built once per tarball and set of names (no
+    timestamp or name in its gzip header) and kept in the cache; a kept one is used only when its
+    plugins are the release's, byte for byte."""
+    key = hashlib.sha256("\n".join([tarball_sha256, *sorted(names)]).encode()).hexdigest()[:24]
+    target = paths.CACHE_DIR / "cni-plugin-subsets" / f"{key}.tgz"
+    expected = {name: digest for name, digest in plugin_digests(tarball).items() if name in names}
+    # A kept subset is trusted only while it holds exactly the release's plugins (the cache is a file).
+    if not (target.is_file() and _member_digests(target) == expected):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as partial:
+            try:
+                _write_subset(tarball, set(names), partial)
+                partial.close()
+            except BaseException:
+                os.unlink(partial.name)
+                raise
+        os.replace(partial.name, target)
+    return target, sha256_of(target)
+
+
+def _write_subset(tarball: Path, names: set[str], out) -> None:
+    with tarfile.open(tarball) as source, gzip.GzipFile(filename="", fileobj=out, mode="wb", mtime=0) as packed, \
+            tarfile.open(fileobj=packed, mode="w") as subset:
+        for member in source.getmembers():
+            if member.isfile() and member.name.removeprefix("./") in names:
+                subset.addfile(member, source.extractfile(member))

@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import shlex
+import weakref
+from collections.abc import Callable
 
+from gevent.lock import Semaphore
+from pyinfra import host, state
 from pyinfra.api import FactBase
 from pyinfra.api.exceptions import PyinfraError
 
@@ -70,3 +74,90 @@ def first_line(probed: dict[str, list[str]], name: str) -> str:
 def sha256(text: str) -> str:
     """What `file_digest_probe` prints for a file holding `text`."""
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+# -- one read of a host's whole state: every role's probes in one command --
+
+ProbeList = tuple[tuple[str, str], ...]
+SECTION_MARK = "::"  # "section::probe name" in a whole-node read; section names never hold it
+
+# Per inventory (one run): the sections a whole-node read runs, {section: probes for a host name}.
+_sections: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# Per host: {section: (its probes, their output)} once the whole-node read ran.
+_node_state: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_reading: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # host -> its read's lock
+
+
+def read_together(sections: dict[str, Callable[[str], ProbeList]]) -> None:
+    """Declare, for this run, every section a host's first read runs: the roles' probes (and the checks
+    before any change) in ONE remote command per host, each section then read by `node_probed`."""
+    _sections.setdefault(state.inventory, dict(sections))
+
+
+def whole_node_command(sections: dict[str, ProbeList]) -> ProbeList:
+    """The sections' probes as one probe list, each name prefixed by its section."""
+    return tuple((f"{section}{SECTION_MARK}{name}", script)
+                 for section, probes in sections.items() for name, script in probes)
+
+
+def split_sections(probed: dict[str, list[str]], sections: dict[str, ProbeList]) -> dict[str, tuple]:
+    """{section: (its probes, {name: lines})}; a section none of whose probes answered (the shell
+    stopped early) is left out, so its role reads it again by itself."""
+    found: dict[str, dict[str, list[str]]] = {}
+    for name, output in probed.items():
+        section, _, probe = name.partition(SECTION_MARK)
+        found.setdefault(section, {})[probe] = output
+    return {section: (probes, found.get(section, {})) for section, probes in sections.items()
+            if section in found or not probes}
+
+
+def node_probed(section: str, probes: ProbeList, on_host=None) -> dict[str, list[str]]:
+    """What `probes` printed on the host: from its whole-node read when this run declared one
+    (`read_together`) with this section and these very probes, else from a `Probes` command of their own."""
+    on_host = on_host or host
+    declared = _sections.get(on_host.inventory)
+    if declared and section in declared:
+        with _reading.setdefault(on_host, Semaphore()):
+            if on_host not in _node_state:
+                wanted = {name: tuple(build(on_host.name)) for name, build in declared.items()}
+                probed = on_host.get_fact(Probes, probes=whole_node_command(wanted))
+                _node_state[on_host] = split_sections(probed, wanted)
+        read = _node_state[on_host].get(section)
+        if read is not None and read[0] == tuple(probes):
+            return read[1]
+    return on_host.get_fact(Probes, probes=tuple(probes))
+
+
+# -- digests without re-hashing: a file unchanged since kubewire wrote it keeps its recorded digest --
+# A record line is "INODE SIZE CTIME<TAB>NAME<TAB>SHA256", taken right after kubewire installed the
+# file. The kernel sets a file's ctime to the current time on every change of its content or
+# metadata (inode(7): "st_ctime ... changed by writing or by setting inode information"), and no
+# system call sets it to a chosen value (utimensat(2) sets atime and mtime only): a file written
+# over, even with its old mtime put back, has another ctime (or, replaced, another inode) and is
+# hashed again. A missing or unreadable record only means hashing everything, as before.
+STAT_KEY = "%i %s %z"  # inode, size, ctime with nanoseconds (stat(1) %z)
+
+
+def recorded_digests_probe(directory: str, record: str) -> str:
+    """Prints `SHA256  NAME` for every file in `directory`, as `sha256sum -- *` would: the recorded
+    digest for a file whose inode, size and ctime are the recorded ones, else the file hashed now."""
+    match_record = (
+        'BEGIN { FS = "\\t"; while ((getline line < record) > 0) { split(line, f, "\\t"); '
+        'known[f[1] "\\t" f[2]] = f[3] } } '
+        '($1 "\\t" $2) in known { print known[$1 "\\t" $2] "  " $2; next } { print "hash:" $2 }'
+    )
+    return (f"cd -- {shlex.quote(directory)} && stat --printf {shlex.quote(STAT_KEY + chr(9) + '%n' + chr(10))} -- * "
+            f"| awk -v record={shlex.quote(record)} {shlex.quote(match_record)} "
+            "| while IFS= read -r line; do case $line in "
+            'hash:*) sha256sum -- "${line#hash:}" ;; *) printf \'%s\\n\' "$line" ;; esac; done')
+
+
+def record_digests_command(directory: str, names: list[str], record: str) -> str:
+    """Record the files `names` in `directory` as they are now: each one's inode, size and ctime
+    first, then its digest (a change between the two leaves a stale key, so a hash, never a stale digest)."""
+    tab = "$(printf '\\t')"
+    return (f"mkdir -p -- {shlex.quote(record.rsplit('/', 1)[0] or '/')} && cd -- {shlex.quote(directory)} && "
+            f"stat --printf {shlex.quote(STAT_KEY + chr(9) + '%n' + chr(10))} -- {' '.join(map(shlex.quote, names))} "
+            f"| while IFS={tab} read -r key name; do "
+            f"printf '%s\\t%s\\t%s\\n' \"$key\" \"$name\" \"$(sha256sum -- \"$name\" | cut -d' ' -f1)\"; done "
+            f"> {shlex.quote(record + '.new')} && mv -f -- {shlex.quote(record + '.new')} {shlex.quote(record)}")

@@ -28,7 +28,7 @@ from pyinfra import logger, state
 from pyinfra.api.exceptions import PyinfraError
 
 from .distribution import OS_RELEASE_PROBE, unsupported_distribution
-from .facts import Probes, first_line
+from .facts import first_line, node_probed
 from .foreign_firewall import (
     FOREIGN_FIREWALL_PROBES,
     blocked_ports,
@@ -81,9 +81,14 @@ def identity_probes(node_ip: str) -> tuple[tuple[str, str], ...]:
     )
 
 
+def identity_node_probes(host_name: str) -> tuple[tuple[str, str], ...]:
+    """The checks' probes for one host (read with every role's by deploys/cluster.py)."""
+    return identity_probes(str(cluster_spec().node(host_name).node_ip))
+
+
 def read_node(host, spec: ClusterSpec) -> tuple[NodeIdentity, NodeFacts]:
+    probed = node_probed("checks", identity_node_probes(host.name), host)
     node = spec.node(host.name)
-    probed = host.get_fact(Probes, probes=identity_probes(str(node.node_ip)))
     # With hosts_set_hostname the hosts role renames the node: what matters is its future name.
     hostname = node.name if node.hosts.set_hostname else first_line(probed, "hostname")
     identity = NodeIdentity(host.name, hostname, first_line(probed, "mac").lower(),

@@ -172,15 +172,20 @@ def cni_configs_moved_aside(conf_dir: str, config_names: list[str], active: str)
 
 
 @operation()
-def cni_plugins_unpacked(tarball: str, sha256: str, bin_dir: str, stale: list[str]):
-    """Check the uploaded plugins tarball on the node, then unpack it into `bin_dir`."""
+def cni_plugins_unpacked(tarball: str, sha256: str, bin_dir: str, stale: list[str], record: str = ""):
+    """Check the uploaded tarball of the `stale` plugins on the node, unpack it into `bin_dir`, remove
+    it, then run `record` (the command that records the installed plugins' digests)."""
     if not stale:
         host.noop(f"every CNI plugin in {bin_dir} matches the tarball")
         return
     yield StringCommand("printf", "'%s  %s\\n'", QuoteString(sha256), QuoteString(tarball), "|",
                         "sha256sum", "-c", "--quiet", "-")
+    # Only the unpacked plugins get their mode: a chmod changes a file's ctime, and so its record.
     yield StringCommand("mkdir", "-p", "--", QuoteString(bin_dir), "&&", "tar", "-xzf", QuoteString(tarball),
-                        "-C", QuoteString(bin_dir), "--no-same-owner", "&&", "chmod", "755", _glob_in(bin_dir))
+                        "-C", QuoteString(bin_dir), "--no-same-owner", "&&", "chmod", "755", "--",
+                        *(_path(bin_dir, name) for name in stale), "&&", "rm", "-f", "--", QuoteString(tarball))
+    if record:
+        yield record
 
 
 @operation()

@@ -401,6 +401,9 @@ class CniSettings(RoleSettings):
         "with `tarball`: the plugins tarball's path on the controller"))
     plugins_tarball_sha256: str | None = Field(None, description=(
         'with `tarball`: its sha256, checked on the controller and on the node before unpacking'))
+    plugins_all: bool = Field(False, description=(
+        "install every plugin of the tarball, not only the ones the CNI configs use (`loopback`, and "
+        "`bridge`, `host-local`, `portmap` for `bridge`; `portmap` for `weave`); plugins already there stay checked"))
     bridge: str = Field("cni0", description='the Linux bridge the bridge plugin puts pods on')
     network_name: CniNetworkName = Field("kubewire", description="the CNI network's name")
     # The bridge plugin's "mtu" is optional and only passed on when given

@@ -15,11 +15,10 @@ from io import StringIO
 
 from pyinfra import host, logger
 from pyinfra.api import FactBase, QuoteString, StringCommand, deploy, operation
-from pyinfra.facts.files import File
-from pyinfra.facts.server import Which
 from pyinfra.operations import files, server
 
 from kubewire.errors import ManifestError, exit_with
+from kubewire.facts import first_line, node_probed
 from kubewire.inventory import cluster_spec
 from kubewire.manifests import (
     ADDONS,
@@ -199,8 +198,18 @@ def validated_manifests(spec: ClusterSpec) -> list[Manifest]:
         exit_with(error)
 
 
-def has_cluster(kubeconfig: str) -> bool:
-    return bool(host.get_fact(Which, command="kubectl")) and bool(host.get_fact(File, path=kubeconfig))
+def addons_node_probes(host_name: str) -> tuple[tuple[str, str], ...]:
+    """The role's probes: on the first controlplane node, is there a cluster to apply to (none elsewhere)."""
+    spec = cluster_spec()
+    if host_name != spec.controlplane[0].host:
+        return ()
+    return (("kubectl", "command -v kubectl"),
+            ("kubeconfig", f"test -f {shlex.quote(spec.addons.kubeconfig)} && echo present"))
+
+
+def has_cluster() -> bool:
+    probed = node_probed("addons", addons_node_probes(host.name))
+    return bool(first_line(probed, "kubectl")) and first_line(probed, "kubeconfig") == "present"
 
 
 def own_namespace_only(manifest: Manifest, namespace: str | None, kubeconfig: str, new_cluster: bool) -> Manifest:
@@ -250,7 +259,7 @@ def addons() -> None:
     kubeconfig = spec.addons.kubeconfig
     # kubeadm init in this run makes the cluster (and its admin kubeconfig) before these operations run.
     new_cluster = kubeconfig == ADMIN_CONF and initialises_cluster()
-    if not new_cluster and not has_cluster(kubeconfig):
+    if not new_cluster and not has_cluster():
         names = ", ".join(manifest.name for manifest in manifests
                           if manifest.addon.enabled(spec) and not manifest.secret)
         logger.warning(f"{host.print_prefix}no Kubernetes cluster to apply {names} to (kubectl or {kubeconfig} "

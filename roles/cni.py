@@ -12,6 +12,7 @@ CNI removes what the previous one left on the node, and only that.
 
 from __future__ import annotations
 
+import json
 import shlex
 
 from pyinfra import host, logger
@@ -20,8 +21,15 @@ from pyinfra.api.exceptions import PyinfraError
 from pyinfra.operations import apt, files, server, systemd
 
 from kubewire import flannel
-from kubewire.cni_plugins import PluginsTarballError, plugin_digests, plugins_tarball
-from kubewire.facts import Probes, file_digest_probe, first_line, sha256
+from kubewire.cni_plugins import PluginsTarballError, plugin_digests, plugins_subset, plugins_tarball
+from kubewire.facts import (
+    file_digest_probe,
+    first_line,
+    node_probed,
+    record_digests_command,
+    recorded_digests_probe,
+    sha256,
+)
 from kubewire.inventory import cluster_spec
 from kubewire.operations import (
     NFT,
@@ -72,6 +80,18 @@ VETH_LINK = "[Match]\nDriver=veth\n\n[Link]\nMACAddressPolicy=none\n"
 NETWORKD_DROPIN = "/etc/systemd/networkd.conf.d/50-kubewire.conf"
 NETWORKD_KEEP_ROUTES = "[Network]\nManageForeignRoutes=no\n"
 DEBIAN_PLUGINS_DIR = "/usr/lib/cni"
+# Each installed plugin's inode, size, ctime and sha256, recorded right after it was unpacked: a
+# re-run hashes only the plugins whose inode, size or ctime changed since (kubewire/facts.py).
+PLUGIN_DIGESTS = "/var/lib/kubewire/cni-plugins.digests"
+# Plugins every node needs whatever the config: containerd's CRI sets up each pod's `lo` with the
+# `loopback` plugin (containerd/go-cni opts.go, WithLoNetwork). Weave Net's own config,
+# 10-weave.conflist (weaveworks/weave prog/weave-kube/launch.sh), chains `weave-net` (installed by
+# Weave's pods) and `portmap`; kubewire's bridge config names its plugins itself.
+ALWAYS_USED_PLUGINS = ("loopback",)
+WEAVE_USED_PLUGINS = ("portmap",)
+# The flannel plugin (installed apart) delegates to the bridge plugin with host-local IPAM by
+# default (containernetworking/plugins plugins/meta/flannel/README.md, "Operation").
+FLANNEL_DELEGATE_PLUGINS = ("bridge", "host-local")
 
 # What Weave Net 2.8.1 leaves on a node (weaveworks/weave): the bridge "weave", the Open vSwitch
 # datapath "datapath" and the veths between them or to the packet capture (net/bridge.go), the
@@ -122,7 +142,7 @@ def cni_probes(settings: CniSettings, wanted: dict[str, str]) -> tuple[tuple[str
     list_masquerade = f"{NFT} list table {MASQUERADE_TABLE}"
     return (
         ("machine", "uname -m"),
-        ("plugins", f"cd -- {bin_dir} && sha256sum -- *"),
+        ("plugins", recorded_digests_probe(settings.bin_dir, PLUGIN_DIGESTS)),
         ("package links", f"for f in {DEBIAN_PLUGINS_DIR}/*; do "
                           f'echo "$(basename "$f") $(readlink -- {bin_dir}/"$(basename "$f")")"; done'),
         ("conf files", f"ls -1A -- {conf_dir}"),
@@ -158,14 +178,42 @@ def flannel_probes(settings: CniSettings) -> tuple[tuple[str, str], ...]:
     )
 
 
+def cni_node_probes(host_name: str) -> tuple[tuple[str, str], ...]:
+    """The role's probes for one host (read with every other role's by deploys/cluster.py)."""
+    return cni_probes(cluster_spec().node(host_name).cni, cni_files(host_name))
+
+
+def plugin_types(config: dict | list) -> set[str]:
+    """Every plugin a CNI config names (`type`, in its plugins and nested ones such as `ipam`)."""
+    found = set()
+    items = config.values() if isinstance(config, dict) else config
+    if isinstance(config, dict) and isinstance(config.get("type"), str):
+        found.add(config["type"])
+    for item in items:
+        if isinstance(item, dict | list):
+            found |= plugin_types(item)
+    return found
+
+
+def plugins_in_use(settings: CniSettings, wanted: dict[str, str]) -> set[str]:
+    """The plugins the node's CNI configs call: kubewire's bridge config's own, flannel's or Weave Net's."""
+    cni_plugin = cluster_spec().cni_plugin
+    if cni_plugin == "bridge":
+        return set(ALWAYS_USED_PLUGINS) | plugin_types(json.loads(wanted[f"{settings.conf_dir}/{CONFLIST}"]))
+    if cni_plugin == "flannel":
+        chained = plugin_types(json.loads(flannel.conflist())) - {flannel.PLUGIN}
+        return set(ALWAYS_USED_PLUGINS) | chained | set(FLANNEL_DELEGATE_PLUGINS)
+    return set(ALWAYS_USED_PLUGINS) | set(WEAVE_USED_PLUGINS)
+
+
 @deploy("CNI")
 def cni() -> None:
     spec = cluster_spec()
     settings = spec.node(host.name).cni
     wanted = cni_files(host.name)
-    probed = host.get_fact(Probes, probes=cni_probes(settings, wanted))
+    probed = node_probed("cni", cni_probes(settings, wanted))
 
-    _install_plugins(settings, probed)
+    _install_plugins(settings, probed, plugins_in_use(settings, wanted))
     _remove_legacy_loopback(settings.conf_dir, probed)
     if spec.cni_plugin != "flannel":
         _remove_flannel_state(probed)
@@ -188,7 +236,7 @@ def cni() -> None:
         _move_aside_winning_configs(settings.conf_dir, probed, flannel.CONFLIST, "for flannel", ignore=others)
 
 
-def _install_plugins(settings: CniSettings, probed: dict) -> None:
+def _install_plugins(settings: CniSettings, probed: dict, in_use: set[str]) -> None:
     bin_dir = settings.bin_dir
     if settings.plugins_source == "package":
         links = dict(line.split(" ", 1) if " " in line else (line, "") for line in probed.get("package links", []))
@@ -205,13 +253,21 @@ def _install_plugins(settings: CniSettings, probed: dict) -> None:
     except PluginsTarballError as error:
         raise CniError(f"{host.name}: {error}") from None
     installed = dict(reversed(line.split(None, 1)) for line in probed.get("plugins", []) if "  " in line)
-    stale = sorted(name for name, sha in expected.items() if installed.get(name) != sha)
+    # The plugins in use, or all; and every plugin of the release already on the node stays checked.
+    managed = sorted(set(expected) if settings.plugins_all else (in_use | set(installed)) & set(expected))
+    stale = [name for name in managed if installed.get(name) != expected[name]]
+    if stale:  # only what the node lacks travels
+        try:
+            tarball, digest = plugins_subset(tarball, digest, tuple(stale))
+        except PluginsTarballError as error:
+            raise CniError(f"{host.name}: {error}") from None
     remote = f"{UPLOAD_DIR}/cni-plugins-{settings.plugins_version}-{digest[:12]}.tgz"
     if stale:
         files.put(name=f"Upload CNI plugins {settings.plugins_version} (stale: {', '.join(stale[:4])})",
                   src=str(tarball), dest=remote, mode="600", create_remote_dir=True)
     cni_plugins_unpacked(name=f"Verify and unpack CNI plugins {settings.plugins_version} into {bin_dir}",
-                         tarball=remote, sha256=digest, bin_dir=bin_dir, stale=stale)
+                         tarball=remote, sha256=digest, bin_dir=bin_dir, stale=stale,
+                         record=record_digests_command(bin_dir, managed, PLUGIN_DIGESTS))
 
 
 def _write_changed(wanted: dict[str, str], probed: dict) -> None:

@@ -25,7 +25,7 @@ from pyinfra.operations import apt, files, server
 
 from kubewire import paths
 from kubewire.cni_plugins import ARCHITECTURES, PluginsTarballError, download, sha256_of
-from kubewire.facts import Probes, file_digest_probe, first_line
+from kubewire.facts import file_digest_probe, first_line, node_probed
 from kubewire.inventory import cluster_spec
 from kubewire.operations import text_file
 from kubewire.settings import ContainerdSettings
@@ -98,17 +98,14 @@ def dropin_text(node: NodeSpec, minor: int, layout: dict[str, bool]) -> str:
                   root_config=ROOT_CONFIG, sandbox_image=settings.sandbox_image or pause_image(minor), **layout)
 
 
-@deploy("containerd")
-def containerd() -> None:
-    spec = cluster_spec()
-    node = spec.node(host.name)
-    settings = node.containerd
+def containerd_node_probes(host_name: str) -> tuple[tuple[str, str], ...]:
+    """The role's probes for one host (none with `containerd_enabled` off)."""
+    settings = cluster_spec().node(host_name).containerd
     if not settings.enabled:
-        host.noop("containerd_enabled is off: the container runtime is managed elsewhere")
-        return
+        return ()
     mirrors = mirror_files(settings)
     upstream = settings.source != "package"
-    probed = host.get_fact(Probes, probes=(
+    return (
         ("machine", "uname -m"),
         ("packages", "dpkg-query -W -f='${Package} ${Status}\\n' containerd runc"),
         ("root config", f"test -e {ROOT_CONFIG} && grep -E '^[[:space:]]*(version|imports)[[:space:]]*=' "
@@ -119,7 +116,20 @@ def containerd() -> None:
         *(((UNIT_FILE, file_digest_probe(UNIT_FILE)),
            ("binaries", f"cd {PREFIX} && sha256sum bin/containerd* bin/ctr sbin/runc")) if upstream else ()),
         ("state", "systemctl is-active containerd; systemctl is-enabled containerd"),
-    ))
+    )
+
+
+@deploy("containerd")
+def containerd() -> None:
+    spec = cluster_spec()
+    node = spec.node(host.name)
+    settings = node.containerd
+    if not settings.enabled:
+        host.noop("containerd_enabled is off: the container runtime is managed elsewhere")
+        return
+    mirrors = mirror_files(settings)
+    upstream = settings.source != "package"
+    probed = node_probed("containerd", containerd_node_probes(host.name))
 
     changed = _install(settings, probed) if upstream else _install_packages(probed)
     unit = render("containerd", "containerd.service.j2")

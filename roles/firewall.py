@@ -17,7 +17,7 @@ from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import files, systemd
 
-from kubewire.facts import Probes, file_digest_probe, first_line, sha256
+from kubewire.facts import file_digest_probe, first_line, node_probed, sha256
 from kubewire.flannel import BRIDGE as FLANNEL_BRIDGE
 from kubewire.inventory import cluster_spec
 from kubewire.operations import NFT, nft_table_loaded, nft_table_removed, text_file
@@ -109,10 +109,9 @@ def firewall_files(node_name: str, ssh_ports: dict[int, str] | None = None) -> t
     return rules, rules_digest, unit
 
 
-@deploy("Firewall")
-def firewall() -> None:
-    settings = cluster_spec().node(host.name).firewall
-    probed = host.get_fact(Probes, probes=(
+def firewall_node_probes(host_name: str) -> tuple[tuple[str, str], ...]:
+    """The role's probes (the same for every host)."""
+    return (
         ("rules-file", file_digest_probe(RULES_FILE)),
         ("unit-file", file_digest_probe(UNIT_FILE)),
         ("table", f"{LIST_TABLE} >/dev/null && echo present"),
@@ -121,7 +120,13 @@ def firewall() -> None:
         ("loaded listing", f"cat {shlex.quote(LOADED_FILE)}"),
         ("enabled", f"systemctl is-enabled {shlex.quote(UNIT)}"),
         ("sshd ports", SSHD_PORTS_PROBE),
-    ))
+    )
+
+
+@deploy("Firewall")
+def firewall() -> None:
+    settings = cluster_spec().node(host.name).firewall
+    probed = node_probed("firewall", firewall_node_probes(host.name))
     enabled = first_line(probed, "enabled") == "enabled"
 
     if not settings.enabled:

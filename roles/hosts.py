@@ -8,11 +8,16 @@ from pyinfra import host
 from pyinfra.api import deploy
 
 from kubewire import operations
-from kubewire.facts import Probes, file_digest_probe, first_line
+from kubewire.facts import file_digest_probe, first_line, node_probed
 from kubewire.inventory import cluster_spec
 from kubewire.templates import render
 
 HOSTS_FILE = "/etc/hosts"
+
+
+def hosts_node_probes(host_name: str) -> tuple[tuple[str, str], ...]:
+    """The role's probes (the same for every host)."""
+    return (("hostname", "hostname"), ("hosts-file", file_digest_probe(HOSTS_FILE)))
 
 
 @deploy("Hosts")
@@ -21,7 +26,7 @@ def hosts() -> None:
     node = spec.node(host.name)
     hosts_file = render("hosts", "hosts.j2", cluster_name=spec.cluster_name, nodes=spec.nodes,
                         extra_entries=node.hosts.extra_entries)
-    probed = host.get_fact(Probes, probes=(("hostname", "hostname"), ("hosts-file", file_digest_probe(HOSTS_FILE))))
+    probed = node_probed("hosts", hosts_node_probes(host.name))
 
     if node.hosts.set_hostname:
         operations.hostname(name=f"Set hostname to {node.name}", wanted=node.name,

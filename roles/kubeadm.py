@@ -27,7 +27,7 @@ from pyinfra.api.exceptions import OperationError, PyinfraError
 from pyinfra.context import ctx_host
 from pyinfra.operations import files, python, server
 
-from kubewire.facts import Probes, file_digest_probe, first_line, sha256
+from kubewire.facts import file_digest_probe, first_line, node_probed, sha256
 from kubewire.inventory import cluster_spec
 from kubewire.kubeadm import cgroup_driver, init_config_text, join_config_text
 from kubewire.operations import text_file
@@ -103,16 +103,14 @@ def release_debs(directory: str, release: str) -> dict[str, Path]:
     return found
 
 
-@deploy("kubeadm")
-def kubeadm() -> None:
+def kubeadm_node_probes(host_name: str) -> tuple[tuple[str, str], ...]:
+    """The role's probes for one host (none with `kubeadm_enabled` off)."""
     spec = cluster_spec()
     settings = spec.kubeadm
     if not settings.enabled:
-        host.noop("kubeadm_enabled is off: the cluster is made another way")
-        return
-    node, first = spec.node(host.name), spec.controlplane[0]
-    is_first = node.host == first.host
-    probed = host.get_fact(Probes, probes=(
+        return ()
+    is_first = spec.node(host_name).host == spec.controlplane[0].host
+    return (
         ("packages", f"dpkg-query -W -f='${{Package}} ${{Version}} ${{Status}}\\n' {' '.join(PACKAGES)}"),
         ("held", f"apt-mark showhold {' '.join(PACKAGES)}"),
         # What the node's apt sources offer, read from fresh lists while kubeadm is not installed yet.
@@ -130,7 +128,19 @@ def kubeadm() -> None:
         *((("node cidrs", f"kubectl --kubeconfig={ADMIN_CONF} get nodes -o "
                           "jsonpath='{range .items[*]}{.metadata.name} {.spec.podCIDR}{\"\\n\"}{end}'"),)
           if is_first else ()),
-    ))
+    )
+
+
+@deploy("kubeadm")
+def kubeadm() -> None:
+    spec = cluster_spec()
+    settings = spec.kubeadm
+    if not settings.enabled:
+        host.noop("kubeadm_enabled is off: the cluster is made another way")
+        return
+    node, first = spec.node(host.name), spec.controlplane[0]
+    is_first = node.host == first.host
+    probed = node_probed("kubeadm", kubeadm_node_probes(host.name))
     _packages(spec, settings, probed)
     if is_first:
         _init(spec, probed)

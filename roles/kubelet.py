@@ -8,19 +8,26 @@ It has no settings of its own: it follows `dns_service_ip` and `cluster_domain`.
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.facts.files import FileContents
 from pyinfra.operations import systemd
 
 from kubewire import operations
+from kubewire.facts import first_line, lines, node_probed
 from kubewire.inventory import cluster_spec
 
 KUBELET_CONFIG = "/var/lib/kubelet/config.yaml"
 
 
+def kubelet_node_probes(host_name: str) -> tuple[tuple[str, str], ...]:
+    """The role's probes (the same for every host)."""
+    return (("config present", f"test -e {KUBELET_CONFIG} && echo yes"), ("config", f"cat {KUBELET_CONFIG}"))
+
+
 @deploy("Kubelet")
 def kubelet() -> None:
+    probed = node_probed("kubelet", kubelet_node_probes(host.name))
+    present = first_line(probed, "config present") == "yes"
     upload = operations.yaml_settings(name="Set the kubelet's clusterDNS and clusterDomain from the spec",
                                       path=KUBELET_CONFIG, wanted=cluster_spec().kubelet_dns,
-                                      current_lines=host.get_fact(FileContents, path=KUBELET_CONFIG))
+                                      current_lines=lines(probed, "config") if present else None)
     systemd.service(name="Restart the kubelet", service="kubelet", running=True, restarted=True,
                     _if=upload.did_change)

@@ -16,7 +16,7 @@ from pyinfra.api import deploy
 from pyinfra.api.exceptions import PyinfraError
 
 from kubewire import operations
-from kubewire.facts import Probes, file_digest_probe, first_line, lines
+from kubewire.facts import file_digest_probe, first_line, lines, node_probed
 from kubewire.inventory import cluster_spec
 from kubewire.templates import render
 
@@ -71,19 +71,21 @@ def sysctl_probe(key: str) -> str:
     return f"echo {shlex.quote(key + '=')}\"$(sysctl -n -- {shlex.quote(key)})\""
 
 
-@deploy("Prerequisites")
-def prereqs() -> None:
+def wanted_state(host_name: str) -> tuple[str, tuple[str, ...], tuple[str, ...], tuple[str, ...], dict[str, str]]:
+    """(proxy mode prepared for, required modules, every module, packages, sysctls) for one host."""
     spec = cluster_spec()
-    settings = spec.node(host.name).prereqs
+    settings = spec.node(host_name).prereqs
     mode = spec.kube_proxy_mode if settings.prepare_proxy_mode else "iptables"
     required_modules = BASE_MODULES + PROXY_MODE_MODULES[mode]
     modules = required_modules + tuple(m for m in settings.extra_modules if m not in required_modules)
     packages = BASE_PACKAGES + PROXY_MODE_PACKAGES[mode] + tuple(settings.extra_packages)
-    sysctls = {**BASE_SYSCTLS, **settings.extra_sysctls}
-    modules_text = render("prereqs", "modules-load.conf.j2", modules=modules)
-    sysctl_text = render("prereqs", "sysctl.conf.j2", sysctls=sysctls)
+    return mode, required_modules, modules, packages, {**BASE_SYSCTLS, **settings.extra_sysctls}
 
-    probed = host.get_fact(Probes, probes=(
+
+def prereqs_node_probes(host_name: str) -> tuple[tuple[str, str], ...]:
+    """The role's probes for one host (read with every other role's by deploys/cluster.py)."""
+    _, _, modules, packages, sysctls = wanted_state(host_name)
+    return (
         ("packages", "dpkg-query -W -f='${Package} ${db:Status-Abbrev}\\n' " + shlex.join(packages)),
         ("modules-file", file_digest_probe(MODULES_FILE)),
         ("sysctl-file", file_digest_probe(SYSCTL_FILE)),
@@ -93,7 +95,17 @@ def prereqs() -> None:
         ("fstab swap", "awk '!/^[[:space:]]*#/ && $3 == \"swap\"' /etc/fstab"),
         ("swap units", "systemctl list-units --type=swap --all --plain --no-legend"
                        " | awk '$2 != \"masked\" {print $1}'"),
-    ))
+    )
+
+
+@deploy("Prerequisites")
+def prereqs() -> None:
+    settings = cluster_spec().node(host.name).prereqs
+    mode, required_modules, modules, packages, sysctls = wanted_state(host.name)
+    modules_text = render("prereqs", "modules-load.conf.j2", modules=modules)
+    sysctl_text = render("prereqs", "sysctl.conf.j2", sysctls=sysctls)
+
+    probed = node_probed("prereqs", prereqs_node_probes(host.name))
     statuses = {module: first_line(probed, f"module {module}") for module in modules}
     _check_absent_modules(statuses, required_modules, mode)  # before any operation: nothing half-applied
 

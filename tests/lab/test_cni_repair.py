@@ -38,3 +38,25 @@ def test_next_run_restores_binaries_and_config_and_moves_a_competing_config_asid
 
     again = run_deploy(converged.inventory)["results"]
     assert again["totals"]["success"] == 0, [op["name"] for op in again["operations"] if op["success"]]
+
+
+@pytest.mark.parametrize("node_name", NODE_PER_SUITE)
+def test_a_plugin_written_over_in_place_with_its_old_mtime_put_back_is_restored(converged, nodes, node_name):
+    """Same size, same inode, same mtime: only the ctime (which no system call sets) tells, so the
+    recorded digest is not trusted and the plugin is hashed, found tampered and restored."""
+    host = nodes[node_name]
+    plugin = "/opt/cni/bin/host-local"
+    before = host.run(f"stat -c '%i %s %Y' {plugin}").stdout.split()
+    host.run(f"touch -r {plugin} /run/kubewire-mtime-ref && "
+             f"printf 'tampered' | dd of={plugin} bs=1 seek=100 conv=notrunc status=none && "
+             f"touch -r /run/kubewire-mtime-ref {plugin} && rm -f /run/kubewire-mtime-ref")
+    assert host.run(f"stat -c '%i %s %Y' {plugin}").stdout.split() == before, "inode, size and mtime as before"
+
+    run = run_deploy(converged.inventory)["results"]
+    changed = [op["name"] for op in run["operations"] if op["success"]]
+    assert any("Verify and unpack CNI plugins" in name for name in changed), changed
+    expected = plugin_digests(lab.cni_tarball())["host-local"]
+    assert host.run(f"sha256sum {plugin}").stdout.split()[0] == expected
+
+    again = run_deploy(converged.inventory)["results"]
+    assert again["totals"]["success"] == 0, [op["name"] for op in again["operations"] if op["success"]]

@@ -13,7 +13,7 @@ from kubewire.roles import cni as cni_role
 from kubewire.settings import CniSettings
 from tests.unit.plan import fake_host, plan, probes_answer
 
-PLUGINS = ("bridge", "host-local", "loopback", "portmap")
+PLUGINS = ("bridge", "host-local", "loopback", "portmap", "dhcp", "vlan")  # the last two: no config uses them
 CP, W1 = ("controlplane", "192.168.56.10"), ("node01", "192.168.56.11")
 
 

@@ -11,7 +11,7 @@ from pyinfra.api.operations import run_ops
 from kubewire.manifests import ADDONS, render_addon
 from kubewire.roles.addons import MANIFESTS_DIR, addons
 from kubewire.spec import HostInput, parse_cluster
-from tests.unit.plan import LAB_SETTINGS, fake_host, plan
+from tests.unit.plan import LAB_SETTINGS, fake_host, plan, probes_answer
 
 ADMIN_CONF = "/etc/kubernetes/admin.conf"
 
@@ -21,13 +21,15 @@ def stat_line(path: str, mode: str = "-rw-------") -> str:
     return f"user=root group=root mode={mode} atime=1700000000 mtime=1700000000 ctime=1700000000 size=4096 '{path}'"
 
 
+def has_cluster(kubectl: bool = True, kubeconfig: bool = True) -> dict:
+    """The role's probe answered: kubectl and the kubeconfig there (or not)."""
+    return probes_answer({"kubectl": "/usr/bin/kubectl" if kubectl else [],
+                          "kubeconfig": "present" if kubeconfig else []})
+
+
 def cluster(kubeconfig: str = ADMIN_CONF, objects: list[str] | None = None) -> dict:
     """Fact answers on a controlplane node with kubectl and a kubeconfig (and these labelled objects)."""
-    return {
-        "command -v kubectl": "/usr/bin/kubectl",
-        f"test -e {kubeconfig}": stat_line(kubeconfig),
-        "--output=name": objects or [],
-    }
+    return {**has_cluster(), "--output=name": objects or []}
 
 
 def nodes(controlplane_responses: dict):
@@ -55,14 +57,14 @@ def test_runs_only_on_the_first_controlplane_node():
 
 
 def test_without_kubectl_says_so_and_runs_nothing(caplog):
-    responses = {**cluster(), "command -v kubectl": ""}
+    responses = {**cluster(), **has_cluster(kubectl=False)}
     commands = plan(*nodes(responses), addons)
     assert commands["controlplane"] == []
     assert "no Kubernetes cluster to apply kube-proxy, coredns to" in caplog.text
 
 
 def test_without_the_kubeconfig_says_so_and_runs_nothing(caplog):
-    responses = {"command -v kubectl": "/usr/bin/kubectl"}  # the File fact finds nothing
+    responses = has_cluster(kubeconfig=False)
     commands = plan(*nodes(responses), addons)
     assert commands["controlplane"] == []
     assert f"kubectl or {ADMIN_CONF} is missing" in caplog.text

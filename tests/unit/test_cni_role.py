@@ -2,7 +2,9 @@
 
 import hashlib
 import http.server
+import io
 import subprocess
+import tarfile
 import threading
 
 import pytest
@@ -28,17 +30,72 @@ def test_a_converged_node_gets_no_operations(tarball):
     assert plan_cni(tarball, lambda files: converged(tarball, files, routes=live_routes())) == []
 
 
-def test_a_tampered_plugin_is_verified_and_unpacked_again(tarball):
+def members(upload: bytes) -> dict[str, bytes]:
+    with tarfile.open(fileobj=io.BytesIO(upload)) as archive:
+        return {m.name.removeprefix("./"): archive.extractfile(m).read() for m in archive.getmembers() if m.isfile()}
+
+
+def release_members(tarball) -> dict[str, bytes]:
+    return members(tarball[0].read_bytes())
+
+
+def uploaded_plugins(planned, node="controlplane") -> dict[str, bytes]:
+    tarballs = [u for u in planned.uploads[node] if u.dest.startswith("/var/cache/kubewire/cni-plugins-")]
+    assert len(tarballs) <= 1
+    return members(tarballs[0].content) if tarballs else {}
+
+
+def test_a_tampered_plugin_is_verified_and_unpacked_again_alone(tarball):
     def state(files):
         answer = converged(tarball, files, routes=live_routes())
         answer["plugins"] = [line if not line.endswith(" bridge") else "0" * 64 + "  bridge"
                              for line in answer["plugins"]]
         return answer
-    commands = plan_cni(tarball, state)
+    planned = plan_both(tarball, state)
+    commands = planned["controlplane"]
+    sent = [u.content for u in planned.uploads["controlplane"] if u.dest.startswith("/var/cache/kubewire/cni-")][0]
+    assert members(sent) == {"bridge": release_members(tarball)["bridge"]}  # only what differs travels
     verify = next(c for c in commands if "sha256sum -c" in c)
-    assert tarball[1] in verify
+    assert hashlib.sha256(sent).hexdigest() in verify
     unpack = commands.index(next(c for c in commands if c.startswith("mkdir -p -- /opt/cni/bin && tar -xzf")))
     assert commands.index(verify) < unpack  # checked on the node before anything is unpacked
+    record = commands[unpack + 1]
+    assert record.endswith(f"> {cni_role.PLUGIN_DIGESTS}.new && mv -f -- {cni_role.PLUGIN_DIGESTS}.new "
+                           f"{cni_role.PLUGIN_DIGESTS}")
+    # every plugin of the release on the node is recorded again (a chmod would have changed its ctime)
+    assert "-- bridge dhcp host-local loopback portmap vlan |" in record
+
+
+def fresh(tarball):
+    return lambda files: converged(tarball, files, routes=live_routes(), plugins=[])
+
+
+def test_a_fresh_node_gets_only_the_plugins_its_configs_use(tarball):
+    # 10-kubewire.conflist: bridge (ipam host-local), portmap; containerd's CRI: loopback (go-cni WithLoNetwork)
+    assert set(uploaded_plugins(plan_both(tarball, fresh(tarball)))) == {"bridge", "host-local", "loopback", "portmap"}
+
+
+def test_every_plugin_when_asked_for(tarball):
+    planned = plan_both(tarball, fresh(tarball), cni_plugins_all=True)
+    assert uploaded_plugins(planned) == release_members(tarball)
+
+
+def test_weave_nodes_get_the_plugins_of_weaves_config(tarball):
+    planned = plan_both(tarball, fresh(tarball), {"cni_plugin": "weave"})
+    assert set(uploaded_plugins(planned)) == {"loopback", "portmap"}
+
+
+def test_flannel_nodes_get_the_plugins_its_plugin_delegates_to_and_chains(tarball):
+    planned = plan_both(tarball, fresh(tarball), {"cni_plugin": "flannel"})
+    assert set(uploaded_plugins(planned)) == {"bridge", "host-local", "loopback", "portmap"}
+
+
+def test_a_tampered_plugin_no_config_uses_is_still_restored(tarball):
+    def state(files):
+        answer = converged(tarball, files, routes=live_routes())
+        answer["plugins"] = [line if not line.endswith(" dhcp") else "0" * 64 + "  dhcp" for line in answer["plugins"]]
+        return answer
+    assert set(uploaded_plugins(plan_both(tarball, state))) == {"dhcp"}
 
 
 def test_a_tarball_with_the_wrong_checksum_stops_the_run(tarball):
@@ -247,7 +304,9 @@ def test_odd_directories_and_file_names_reach_the_shell_quoted(tarball):
             "'/etc/cni/net d/kubewire-disabled/00-a b;touch x.conflist'") in commands
     unpack = next(c for c in commands if "tar -xzf" in c)
     assert unpack.startswith("mkdir -p -- '/opt/my cni/bin' && tar -xzf /var/cache/kubewire/cni-plugins-9.9.9-")
-    assert unpack.endswith("-C '/opt/my cni/bin' --no-same-owner && chmod 755 '/opt/my cni/bin'/*")
+    assert ("-C '/opt/my cni/bin' --no-same-owner && chmod 755 -- '/opt/my cni/bin/bridge' "
+            "'/opt/my cni/bin/host-local' '/opt/my cni/bin/loopback' '/opt/my cni/bin/portmap' && rm -f -- ") in unpack
+    assert "cd -- '/opt/my cni/bin' && stat" in commands[commands.index(unpack) + 1]
 
 
 def test_the_probes_work_with_spaces_in_the_directories(tmp_path):
@@ -260,3 +319,22 @@ def test_the_probes_work_with_spaces_in_the_directories(tmp_path):
     run = lambda name: subprocess.run(["sh", "-c", probes[name]], capture_output=True, text=True).stdout  # noqa: E731
     assert run("plugins") == f"{hashlib.sha256(b'x').hexdigest()}  bridge\n"
     assert run("conf files") == "a b.conflist\n"
+
+
+def test_a_kept_plugin_subset_is_used_only_while_it_holds_the_releases_plugins(tarball):
+    from kubewire.cni_plugins import plugins_subset
+
+    path, digest = plugins_subset(tarball[0], tarball[1], ("bridge", "portmap"))
+    assert members(path.read_bytes()) == {name: release_members(tarball)[name] for name in ("bridge", "portmap")}
+    assert digest == hashlib.sha256(path.read_bytes()).hexdigest()
+    # Someone swaps a plugin in the kept subset: the next run makes it again from the release.
+    with tarfile.open(path, "w:gz") as archive:
+        for name in ("bridge", "portmap"):
+            data = b"#!/bin/sh\n# not the release's\n"
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    plugins_subset.cache_clear()
+    again, again_digest = plugins_subset(tarball[0], tarball[1], ("bridge", "portmap"))
+    assert members(again.read_bytes()) == {name: release_members(tarball)[name] for name in ("bridge", "portmap")}
+    assert again_digest == digest  # and byte for byte the same tarball as before

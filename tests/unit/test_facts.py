@@ -1,12 +1,30 @@
 """The one-command probe fact: its shell text, its parser (from data cases), and unknown names."""
 
+import hashlib
 import json
+import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
+from pyinfra.api import Config, Inventory, State
+from pyinfra.api.connect import connect_all
+from pyinfra.context import ctx_host, ctx_state
 
-from kubewire.facts import Probes, UnknownProbe, first_line, lines
+from kubewire.facts import (
+    SEPARATOR,
+    Probes,
+    UnknownProbe,
+    first_line,
+    lines,
+    node_probed,
+    read_together,
+    record_digests_command,
+    recorded_digests_probe,
+    split_sections,
+    whole_node_command,
+)
 from kubewire.roles.hosts import hosts
 from tests.unit.plan import fake_host, plan, probes_answer
 
@@ -37,3 +55,74 @@ def test_a_role_reading_a_probe_that_was_not_answered_stops_instead_of_changing_
     answer = probes_answer({"hostname": "controlplane"})  # no "hosts-file" in the output
     with pytest.raises(UnknownProbe, match="'hosts-file'"):
         plan([fake_host("controlplane", "192.168.56.10", answer)], [], hosts)
+
+
+def test_a_whole_node_read_runs_every_section_in_one_command_and_parses_back_by_section():
+    sections = {"hosts": (("hostname", "echo node01"), ("hosts-file", "echo abc")),
+                "cni": (("hostname", "echo other"), ("conf files", "printf 'a b\\n10-x\\n'")), "off": ()}
+    command = Probes().command(whole_node_command(sections))
+    output = subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=True).stdout
+    assert split_sections(Probes().process(output.splitlines()), sections) == {
+        "hosts": (sections["hosts"], {"hostname": ["node01"], "hosts-file": ["abc"]}),
+        "cni": (sections["cni"], {"hostname": ["other"], "conf files": ["a b", "10-x"]}),
+        "off": ((), {})}
+
+
+def test_a_section_the_shell_never_reached_is_left_to_its_role():
+    sections = {"hosts": (("hostname", "hostname"),), "cni": (("machine", "uname -m"),)}
+    cut_short = Probes().process([SEPARATOR + "hosts::hostname", "node01"])
+    assert split_sections(cut_short, sections) == {"hosts": (sections["hosts"], {"hostname": ["node01"]})}
+
+
+def whole_node_answer(sections: dict) -> dict:
+    return probes_answer({f"{section}::{name}": output for section, answers in sections.items()
+                          for name, output in answers.items()})
+
+
+def test_roles_read_their_sections_from_one_command_per_host_and_fall_back_alone():
+    def hosts_probes(host_name):
+        return (("hostname", "hostname"), ("hosts-file", "sha256sum /etc/hosts"))
+
+    def other_probes(host_name):
+        return (("machine", "uname -m"),)
+
+    answer = whole_node_answer({"hosts": {"hostname": "node01", "hosts-file": "abc"}, "other": {"machine": "x86_64"}})
+    inventory = Inventory(([fake_host("node01", "192.168.56.11", answer)], {}))
+    state = State(inventory, Config(), check_for_changes=False)
+    connect_all(state)
+    node = inventory.get_host("@fake/node01")
+    with ctx_state.use(state), ctx_host.use(node):
+        read_together({"hosts": hosts_probes, "other": other_probes})
+        assert node_probed("hosts", hosts_probes("node01")) == {"hostname": ["node01"], "hosts-file": ["abc"]}
+        assert node_probed("other", other_probes("node01")) == {"machine": ["x86_64"]}
+        assert len(node.connector.executed_commands) == 1
+        # Probes that differ from the declared ones (or an undeclared section) are read by themselves.
+        node_probed("hosts", (("hostname", "hostname"),))
+        node_probed("undeclared", (("machine", "uname -m"),))
+        assert len(node.connector.executed_commands) == 3
+
+
+def test_recorded_digests_are_trusted_only_while_inode_size_and_ctime_are_the_recorded_ones(tmp_path):
+    directory, record = tmp_path / "my bin", str(tmp_path / "state" / "digests")
+    directory.mkdir()
+    for name in ("bridge", "host local"):
+        (directory / name).write_text(name * 100)
+
+    def probe():
+        run = subprocess.run(["sh", "-c", recorded_digests_probe(str(directory), record)], capture_output=True,
+                             text=True, check=True)
+        return dict(reversed(line.split("  ", 1)) for line in run.stdout.splitlines())
+
+    real = {name: hashlib.sha256((name * 100).encode()).hexdigest() for name in ("bridge", "host local")}
+    assert probe() == real  # no record: everything hashed
+    subprocess.run(["sh", "-c", record_digests_command(str(directory), ["bridge", "host local"], record)], check=True)
+    # Proof the record is used: a recorded digest is printed as recorded, without hashing.
+    lines_ = Path(record).read_text().splitlines()
+    Path(record).write_text("\n".join(line.rsplit("\t", 1)[0] + "\t" + "e" * 64 for line in lines_) + "\n")
+    assert probe() == {"bridge": "e" * 64, "host local": "e" * 64}
+    # Written over with the same size, its old mtime put back: the ctime moved, so it is hashed again.
+    before = os.stat(directory / "bridge")
+    time.sleep(0.01)
+    (directory / "bridge").write_text("X" * len("bridge" * 100))
+    os.utime(directory / "bridge", ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert probe() == {"bridge": hashlib.sha256(b"X" * 600).hexdigest(), "host local": "e" * 64}

@@ -5,7 +5,7 @@ import yaml
 from kubewire.operations import with_settings
 from kubewire.roles.kubelet import KUBELET_CONFIG, kubelet
 from kubewire.spec import HostInput, parse_cluster
-from tests.unit.plan import fake_host, plan
+from tests.unit.plan import fake_host, plan, probes_answer
 
 KUBELET_YAML = """apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
@@ -18,13 +18,15 @@ clusterDomain: {domain}
 
 def kubelet_config(dns: str = "10.96.0.10", domain: str = "cluster.local") -> dict:
     """Fact answers on a node whose kubelet runs with this configuration."""
-    return {f"cat {KUBELET_CONFIG}": KUBELET_YAML.format(dns=dns, domain=domain).splitlines(),
+    return {**probes_answer({"config present": "yes",
+                             "config": KUBELET_YAML.format(dns=dns, domain=domain).splitlines()}),
             "systemctl show --all": ["Id=kubelet.service", "SubState=running"]}
 
 
 def nodes(node01_responses: dict | None):
-    controlplane = [fake_host("controlplane", "192.168.56.10")]  # no kubelet config: the fact says missing
-    workers = [fake_host("node01", "192.168.56.11", node01_responses)]
+    no_kubelet = probes_answer({"config present": [], "config": []})
+    controlplane = [fake_host("controlplane", "192.168.56.10", no_kubelet)]  # no kubelet config
+    workers = [fake_host("node01", "192.168.56.11", node01_responses or no_kubelet)]
     return controlplane, workers
 
 

@@ -22,7 +22,7 @@ from kubewire.manifests import (
 from kubewire.roles.addons import MANIFESTS_DIR, addons
 from kubewire.spec import SUPPORTED_K8S_MINORS, HostInput, SpecError, parse_cluster
 from kubewire.versions import WEAVE_VERSION
-from tests.unit.plan import fake_host, plan
+from tests.unit.plan import fake_host, plan, probes_answer
 
 WEAVE = next(addon for addon in ADDONS if addon.name == "weave")
 LOWEST, HIGHEST = f"1.{SUPPORTED_K8S_MINORS.start}", f"1.{SUPPORTED_K8S_MINORS.stop - 1}"
@@ -327,9 +327,8 @@ def test_an_earlier_weave_yaml_holding_the_secret_is_replaced_unread(password_fi
 def cluster(weave_objects_left: list[str] | None = None) -> dict:
     """Fact answers on a controlplane node with kubectl, a kubeconfig, and these weave objects."""
     return {
+        **probes_answer({"kubectl": "/usr/bin/kubectl", "kubeconfig": "present"}),
         "kubewire/addon=weave --output=name": weave_objects_left or [],
-        "command -v kubectl": "/usr/bin/kubectl",
-        f"test -e {ADMIN_CONF}": f"user=root group=root mode=-rw------- atime=0 mtime=0 ctime=0 size=1 '{ADMIN_CONF}'",
     }
 
 

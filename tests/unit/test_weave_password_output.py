@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from kubewire.roles.addons import MANIFESTS_DIR
+from tests.unit.plan import probes_answer
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "correct-horse-battery-staple"
@@ -40,10 +41,9 @@ FLAG_SETS += [["--debug-facts"], ["--debug-operations"], ["--debug-operations", 
 
 def inventory(tmp_path: Path, password_file: Path) -> Path:
     responses = {
+        **probes_answer({"kubectl": "/usr/bin/kubectl", "kubeconfig": "present"}),  # the role's probe
         f"&& cat {WEAVE_YAML}": EARLIER_WEAVE_YAML,  # pyinfra's FileContents fact, read for --diff
         "grep -l": [WEAVE_YAML],  # kubewire's look for manifests holding a Secret
-        "command -v kubectl": "/usr/bin/kubectl",
-        "test -e /etc/kubernetes/admin.conf": STAT.format("/etc/kubernetes/admin.conf"),
         f"test -e {WEAVE_YAML}": STAT.format(WEAVE_YAML),
         f"sha1sum {WEAVE_YAML}": f"{'0' * 40}  {WEAVE_YAML}",
     }
