@@ -1,6 +1,6 @@
 """Unit tests are hermetic: no hosts, no root, and nothing written outside pytest's temporary directory.
 
-For the whole session, everything that would land in the user's home or in kubewire's cache goes
+While the unit tests run, everything that would land in the user's home or in kubewire's cache goes
 to a temporary directory instead: HOME (so ~/.cache, ~/.vagrant.d and pip's cache too), the XDG
 cache, Vagrant's home and kubewire's own cache (`paths.CACHE_DIR`, and the variable the CLI reads
 in subprocesses).
@@ -14,9 +14,10 @@ from tests.unit.cni_plan import make_tarball
 from tests.unit.kubeadm_plan import CA_HASH, TOKEN
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="package", autouse=True)
 def home_and_caches_in_a_temporary_directory(tmp_path_factory):
-    """Shared by the session's tests, so a download or a digest is made once."""
+    """Shared by the unit tests, so a download or a digest is made once. Package scope: undone
+    before the lab tests of the same session, whose pyinfra runs must see the real cache."""
     base = tmp_path_factory.getbasetemp()
     home, cache = base / "home", base / "kubewire-cache"
     home.mkdir(exist_ok=True)
