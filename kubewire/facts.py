@@ -114,7 +114,7 @@ def split_sections(probed: dict[str, list[str]], sections: dict[str, ProbeList])
 def node_probed(section: str, probes: ProbeList, on_host=None) -> dict[str, list[str]]:
     """What `probes` printed on the host: from its whole-node read when this run declared one
     (`read_together`) with this section and these very probes, else from a `Probes` command of their own."""
-    on_host = on_host or host
+    on_host = host if on_host is None else on_host  # pyinfra's `host` proxy has no truth value
     declared = _sections.get(on_host.inventory)
     if declared and section in declared:
         with _reading.setdefault(on_host, Semaphore()):

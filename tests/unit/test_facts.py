@@ -11,6 +11,7 @@ import pytest
 from pyinfra.api import Config, Inventory, State
 from pyinfra.api.connect import connect_all
 from pyinfra.context import ctx_host, ctx_state
+from pyinfra.context import host as proxy_host
 
 from kubewire.facts import (
     SEPARATOR,
@@ -95,6 +96,8 @@ def test_roles_read_their_sections_from_one_command_per_host_and_fall_back_alone
         read_together({"hosts": hosts_probes, "other": other_probes})
         assert node_probed("hosts", hosts_probes("node01")) == {"hostname": ["node01"], "hosts-file": ["abc"]}
         assert node_probed("other", other_probes("node01")) == {"machine": ["x86_64"]}
+        # A deploy file may pass pyinfra's own `host` (a context proxy) explicitly.
+        assert node_probed("other", other_probes("node01"), proxy_host) == {"machine": ["x86_64"]}
         assert len(node.connector.executed_commands) == 1
         # Probes that differ from the declared ones (or an undeclared section) are read by themselves.
         node_probed("hosts", (("hostname", "hostname"),))
