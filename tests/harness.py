@@ -46,13 +46,16 @@ def node_of_another_suite(name: str) -> str:
 NODE_PER_SUITE = [pytest.param(name, id=f"{name}-{suite}") for suite, name in first_node_of_each_suite().items()]
 
 
+def run_pyinfra(inventory: Path, *args: str, deploy: Path = MAIN_DEPLOY) -> subprocess.CompletedProcess:
+    """The real pyinfra CLI on `deploy` (with `args`, e.g. `--json`, `--data KEY=VALUE`), whatever its exit."""
+    return subprocess.run([sys.executable, "-m", "pyinfra", str(inventory), str(deploy), "-y", *args],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+
+
 def run_deploy(inventory: Path, deploy: Path = MAIN_DEPLOY, extra_args: Sequence[str] = ()) -> dict:
     """Run the real pyinfra CLI (with `extra_args`, e.g. `--data KEY=VALUE`) and return its JSON results
     (raises when it fails)."""
-    result = subprocess.run(
-        [sys.executable, "-m", "pyinfra", str(inventory), str(deploy), "-y", "--json", *extra_args],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
-    )
+    result = run_pyinfra(inventory, "--json", *extra_args, deploy=deploy)
     if result.returncode != 0:
         raise AssertionError(f"pyinfra failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
     results = json.loads(result.stdout)

@@ -6,13 +6,11 @@ Docker's FORWARD policy DROP on node02 really cuts a pod on node01 off a pod on 
 stops before any change, naming the chain and the pod network."""
 
 import json
-import subprocess
-import sys
 
 import pytest
 
 from kubewire.ports import node_rules
-from tests.harness import MAIN_DEPLOY, NODE_PER_SUITE, ROOT, node_of_another_suite
+from tests.harness import NODE_PER_SUITE, node_of_another_suite, run_pyinfra
 from tests.hosts.cni_runtime import Pod
 from tests.hosts.netcheck import listeners, tcp_reachable
 
@@ -28,10 +26,6 @@ FOREIGN = """table inet kwtest_foreign {
 }
 """
 
-
-def pyinfra(inventory, *args):
-    return subprocess.run([sys.executable, "-m", "pyinfra", str(inventory), str(MAIN_DEPLOY), "-y", "--json", *args],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
 
 
 @pytest.mark.parametrize("node_name", NODE_PER_SUITE)
@@ -50,7 +44,7 @@ def test_a_foreign_drop_policy_stops_the_run_unless_coexist(converged, nodes, sp
         with listeners(nodes[node_name], tcp_ports=(accepted,)):
             assert tcp_reachable(nodes[client.name], str(node.node_ip), (accepted,)) == {accepted: False}
 
-        refused = pyinfra(converged.inventory)
+        refused = run_pyinfra(converged.inventory, "--json")
         output = refused.stdout + refused.stderr
         assert refused.returncode != 0
         expected = (f"{node_name} has another firewall: nftables table inet kwtest_foreign, chain input (policy drop) "
@@ -63,10 +57,10 @@ def test_a_foreign_drop_policy_stops_the_run_unless_coexist(converged, nodes, sp
         for host in nodes.values():
             host.run(f"sed -i '/^{MARK}$/d' /etc/hosts")
         coexist = ["--data", "firewall_coexist=True"]
-        first = pyinfra(converged.inventory, *coexist)
+        first = run_pyinfra(converged.inventory, "--json", *coexist)
         assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-2000:]
         assert f"{node_name} has another firewall" in first.stderr and "firewall_coexist is set" in first.stderr
-        second = json.loads(pyinfra(converged.inventory, *coexist).stdout)["results"]
+        second = json.loads(run_pyinfra(converged.inventory, "--json", *coexist).stdout)["results"]
         assert second["totals"]["success"] == 0, [op["name"] for op in second["operations"] if op["success"]]
         # Reading the legacy iptables rules never created a legacy table.
         for name, host in nodes.items():
@@ -94,7 +88,7 @@ def test_a_forward_chain_that_drops_pod_traffic_stops_the_run(converged, nodes, 
         for host in nodes.values():
             host.run(f"echo '{MARK}' >> /etc/hosts")
 
-        refused = pyinfra(converged.inventory)
+        refused = run_pyinfra(converged.inventory, "--json")
         output = refused.stdout + refused.stderr
         assert refused.returncode != 0
         assert (f"{NODE} has another firewall: nftables table ip filter, chain FORWARD (policy drop) drops forwarded "

@@ -5,21 +5,15 @@ run connects again and changes nothing. On a node of each Debian release (OpenSS
 import json
 import re
 import shlex
-import subprocess
-import sys
 
 import pytest
 
 from kubewire.lab import known_hosts_file
-from tests.harness import MAIN_DEPLOY, NODE_PER_SUITE, ROOT, run_deploy
+from tests.harness import NODE_PER_SUITE, run_deploy, run_pyinfra
 
 PORT = 2222
 DROP_IN = "/etc/ssh/sshd_config.d/kubewire-test-port.conf"
 
-
-def pyinfra(inventory, *args):
-    return subprocess.run([sys.executable, "-m", "pyinfra", str(inventory), str(MAIN_DEPLOY), "-y", "--json", *args],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
 
 
 def sshd_ports(host) -> set[int]:
@@ -51,13 +45,13 @@ def test_sshd_on_a_port_from_an_ssh_config_file_stays_reachable(converged, nodes
                   "nft delete table inet kubewire")
     try:
         assert sshd_ports(host) == {PORT}, "sshd should listen on 2222 only"
-        first = pyinfra(converged.inventory, *data)
+        first = run_pyinfra(converged.inventory, "--json", *data)
         assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-2000:]
         names = [name for op in json.loads(first.stdout)["results"]["operations"] for name in op["names"]]
         assert f"Firewall | Load the allow-list atomically; SSH kept open on {PORT} (this connection)" in names, names
         chain = host.run("nft list chain inet kubewire input").stdout
         assert ssh_rule_ports(chain) == {PORT}, chain
-        second = pyinfra(converged.inventory, *data)  # a new connection, through the loaded firewall
+        second = run_pyinfra(converged.inventory, "--json", *data)  # a new connection, through the loaded firewall
         assert second.returncode == 0, second.stdout[-2000:] + second.stderr[-2000:]
         results = json.loads(second.stdout)["results"]
         assert results["totals"]["success"] == 0, [op["name"] for op in results["operations"] if op["success"]]

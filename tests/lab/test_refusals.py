@@ -2,17 +2,11 @@
 cannot do, node distributions kubewire does not support."""
 
 import shlex
-import subprocess
-import sys
 
-from tests.harness import MAIN_DEPLOY, ROOT
+from tests.harness import run_pyinfra
 
 MARK = "# tampered by the test: a run that changes nothing leaves this line"
 
-
-def pyinfra(inventory, *args):
-    return subprocess.run([sys.executable, "-m", "pyinfra", str(inventory), str(MAIN_DEPLOY), "-y", *args],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
 
 
 def test_two_nodes_with_one_machine_id_stop_the_run_naming_both(converged, nodes):
@@ -22,7 +16,7 @@ def test_two_nodes_with_one_machine_id_stop_the_run_naming_both(converged, nodes
     for host in nodes.values():
         host.run(f"echo '{MARK}' >> /etc/hosts")
     try:
-        result = pyinfra(converged.inventory)
+        result = run_pyinfra(converged.inventory)
         assert result.returncode != 0
         output = result.stdout + result.stderr
         assert f"node01 and node02 have the same /etc/machine-id {shared!r}" in output, output[-1500:]
@@ -38,7 +32,7 @@ def test_two_nodes_with_one_machine_id_stop_the_run_naming_both(converged, nodes
 def test_ipvs_mode_without_ip_vs_in_the_kernel_stops_before_any_change(converged, nodes):
     nodes["node01"].run(f"echo '{MARK}' >> /etc/hosts")
     try:
-        result = pyinfra(converged.inventory, "--data", "kube_proxy_mode=ipvs")
+        result = run_pyinfra(converged.inventory, "--data", "kube_proxy_mode=ipvs")
         output = result.stdout + result.stderr
         assert result.returncode != 0
         assert "kube_proxy_mode 'ipvs' needs the kernel module(s) ip_vs" in output
@@ -64,7 +58,7 @@ def test_unsupported_distributions_stop_the_run_naming_every_such_node(converged
     for host in nodes.values():
         host.run(f"echo '{MARK}' >> /etc/hosts")
     try:
-        result = pyinfra(converged.inventory)
+        result = run_pyinfra(converged.inventory)
         output = result.stdout + result.stderr
         assert result.returncode != 0
         assert "node distributions kubewire does not support:" in output, output[-2000:]

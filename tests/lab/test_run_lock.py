@@ -7,15 +7,11 @@ import time
 from pathlib import Path
 
 from kubewire.runlock import LOCK_FILE
-from tests.harness import MAIN_DEPLOY, ROOT
+from tests.harness import ROOT, run_pyinfra
 
 HOLDER_DEPLOY = Path(__file__).with_name("hold_run_lock.py")
 MARK = "# planted by the run-lock test: a refused run leaves this line"
 
-
-def pyinfra(inventory, deploy):
-    return subprocess.run([sys.executable, "-m", "pyinfra", str(inventory), str(deploy), "-y"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
 
 
 def wait_for_holder(nodes, pid: int, timeout: float = 60.0) -> None:
@@ -35,7 +31,7 @@ def test_a_second_run_is_refused_while_another_holds_the_nodes_and_runs_once_it_
         for host in nodes.values():
             host.run(f"echo '{MARK}' >> /etc/hosts")
 
-        refused = pyinfra(converged.inventory, MAIN_DEPLOY)
+        refused = run_pyinfra(converged.inventory)
         output = refused.stdout + refused.stderr
         assert refused.returncode != 0, output[-2000:]
         assert "another kubewire run holds this node" in output, output[-2000:]
@@ -46,7 +42,7 @@ def test_a_second_run_is_refused_while_another_holds_the_nodes_and_runs_once_it_
         holder.kill()  # the controller dies mid-run: its SSH connections drop with it
         holder.wait(timeout=30)
 
-    after = pyinfra(converged.inventory, MAIN_DEPLOY)
+    after = run_pyinfra(converged.inventory)
     assert after.returncode == 0, (after.stdout + after.stderr)[-2000:]
     for name, host in nodes.items():
         assert MARK not in host.file("/etc/hosts").content_string, f"{name} was not converged after the holder died"
