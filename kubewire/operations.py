@@ -7,20 +7,55 @@ with every value quoted (`StringCommand`/`QuoteString`) or calls `host.noop("…
 so a converged run says what it found, check by check. They are tested from data:
 tests/unit/operations/<operation>/*.json, probed state in, commands or noop out, and a second
 run against the state after the change must be a noop.
+
+A role hands its checks to `checks` as `step`s: ONE pyinfra operation per role that runs each
+check's generator in turn. pyinfra's own cost per operation (in CLI mode each call walks the
+whole call stack with `inspect` to order it: pyinfra/api/util.py, get_operation_order_from_stack)
+was most of a no-change re-run's time on the controller when every check was an operation.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from io import StringIO
+from typing import Any
 
 import yaml
-from pyinfra import host
+from pyinfra import host, logger
 from pyinfra.api import QuoteString, StringCommand, operation
 from pyinfra.operations import apt, files, server
 
 from .facts import sha256
 
 NFT = "/usr/sbin/nft"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One check of a role: an operation (kubewire's or pyinfra's) and its arguments."""
+
+    description: str  # what it makes true, e.g. "Write /etc/hosts with every cluster node"
+    operation: Callable
+    arguments: dict[str, Any] = field(default_factory=dict)
+
+
+def step(description: str, operation_: Callable, **arguments: Any) -> Step:
+    return Step(description, operation_, arguments)
+
+
+@operation()
+def checks(steps: list[Step]):
+    """Each step in order, its commands when its part of the node differs (announced by its
+    description), else its own `host.noop`. Commands run as they are yielded, so a step that reads a
+    fact (pyinfra's own operations do) reads it after the steps before it have run."""
+    for each in steps:
+        announced = False
+        for command in each.operation._inner(**each.arguments):
+            if not announced:
+                logger.info(f"{host.print_prefix}{each.description}")
+                announced = True
+            yield command
 CNI_CONFIG_SUFFIXES = (".conf", ".conflist", ".json")  # what runtimes load from a CNI conf dir
 CNI_DISABLED_DIR = "kubewire-disabled"
 

@@ -7,6 +7,7 @@ with `pip install -e .` and from a wheel.
 
 from __future__ import annotations
 
+from functools import cache
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -16,8 +17,13 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 TEMPLATES_DIR = Path(str(files("kubewire.role_templates")))
 
 
+@cache
+def _environment(directory: str) -> Environment:
+    """One environment per directory, so each template is compiled once, not once per host and render."""
+    return Environment(loader=FileSystemLoader(directory), undefined=StrictUndefined,
+                       keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
+
+
 def render(role: str, name: str, **context: Any) -> str:
     """Render `templates/<role>/<name>` on the controller (roles upload the result only when it differs)."""
-    environment = Environment(loader=FileSystemLoader(str(TEMPLATES_DIR)), undefined=StrictUndefined,
-                              keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
-    return environment.get_template(f"{role}/{name}").render(**context)
+    return _environment(str(TEMPLATES_DIR)).get_template(f"{role}/{name}").render(**context)

@@ -33,6 +33,8 @@ from kubewire.facts import (
 from kubewire.inventory import cluster_spec
 from kubewire.operations import (
     NFT,
+    Step,
+    checks,
     cni_configs_moved_aside,
     cni_plugins_linked,
     cni_plugins_unpacked,
@@ -42,6 +44,7 @@ from kubewire.operations import (
     nft_table_removed,
     node_state_removed,
     pod_routes_applied,
+    step,
     systemd_unit_disabled,
     text_file,
     weave_node_state_removed,
@@ -213,40 +216,42 @@ def cni() -> None:
     wanted = cni_files(host.name)
     probed = node_probed("cni", cni_probes(settings, wanted))
 
-    _install_plugins(settings, probed, plugins_in_use(settings, wanted))
-    _remove_legacy_loopback(settings.conf_dir, probed)
+    steps = _install_plugins(settings, probed, plugins_in_use(settings, wanted))
+    steps += _remove_legacy_loopback(settings.conf_dir, probed)
     if spec.cni_plugin != "flannel":
-        _remove_flannel_state(probed)
+        steps += _remove_flannel_state(probed)
     if spec.cni_plugin != "weave":
-        _remove_weave_state(probed)
+        steps += _remove_weave_state(probed)
     # The other CNIs' configs are removed above, not moved aside.
     others = {CONFLIST, flannel.CONFLIST} - {{"bridge": CONFLIST, "flannel": flannel.CONFLIST}.get(spec.cni_plugin)}
     if spec.cni_plugin == "bridge":
-        _write_changed(wanted, probed)
-        _move_aside_winning_configs(settings.conf_dir, probed, CONFLIST, ignore=others)
-        _pod_routes(probed, wanted)
-        _pod_masquerade(probed, wanted)
+        steps += _write_changed(wanted, probed)
+        steps += _move_aside_winning_configs(settings.conf_dir, probed, CONFLIST, ignore=others)
+        steps += _pod_routes(probed, wanted) + _pod_masquerade(probed, wanted)
+        what = "bridge network: configs, pod routes and masquerading"
     elif spec.cni_plugin == "weave":
-        _remove_bridge_network(wanted, probed)
-        _move_aside_winning_configs(settings.conf_dir, probed, WEAVE_CONFLIST, "written by Weave Net's pods",
-                                    ignore=others)
+        steps += _remove_bridge_network(wanted, probed)
+        steps += _move_aside_winning_configs(settings.conf_dir, probed, WEAVE_CONFLIST, "written by Weave Net's pods",
+                                             ignore=others)
+        what = "Weave Net's node side (its pods do the rest)"
     else:
-        _remove_bridge_network(wanted, probed)
-        _flannel_node_files(settings, probed)
-        _move_aside_winning_configs(settings.conf_dir, probed, flannel.CONFLIST, "for flannel", ignore=others)
+        steps += _remove_bridge_network(wanted, probed)
+        steps += _flannel_node_files(settings, probed)
+        steps += _move_aside_winning_configs(settings.conf_dir, probed, flannel.CONFLIST, "for flannel",
+                                             ignore=others)
+        what = "flannel's node side (its pods do the rest)"
+    checks(name=f"CNI plugins in {settings.bin_dir} and the {what}", steps=steps)
 
 
-def _install_plugins(settings: CniSettings, probed: dict, in_use: set[str]) -> None:
+def _install_plugins(settings: CniSettings, probed: dict, in_use: set[str]) -> list[Step]:
     bin_dir = settings.bin_dir
     if settings.plugins_source == "package":
         links = dict(line.split(" ", 1) if " " in line else (line, "") for line in probed.get("package links", []))
         linked = bool(links) and all(target == f"{DEBIAN_PLUGINS_DIR}/{name}" for name, target in links.items())
-        if not linked:
-            apt.packages(name="Install the distribution's CNI plugins", packages=["containernetworking-plugins"],
-                         update=True, cache_time=3600)
-        cni_plugins_linked(name=f"Link the plugins into {bin_dir}", source_dir=DEBIAN_PLUGINS_DIR, bin_dir=bin_dir,
-                           linked=linked)
-        return
+        install = [] if linked else [step("Install the distribution's CNI plugins", apt.packages,
+                                          packages=["containernetworking-plugins"], update=True, cache_time=3600)]
+        return [*install, step(f"Link the plugins into {bin_dir}", cni_plugins_linked, source_dir=DEBIAN_PLUGINS_DIR,
+                               bin_dir=bin_dir, linked=linked)]
     try:
         tarball, digest = plugins_tarball(settings, first_line(probed, "machine"))
         expected = plugin_digests(tarball)
@@ -262,77 +267,82 @@ def _install_plugins(settings: CniSettings, probed: dict, in_use: set[str]) -> N
         except PluginsTarballError as error:
             raise CniError(f"{host.name}: {error}") from None
     remote = f"{UPLOAD_DIR}/cni-plugins-{settings.plugins_version}-{digest[:12]}.tgz"
-    if stale:
-        files.put(name=f"Upload CNI plugins {settings.plugins_version} (stale: {', '.join(stale[:4])})",
-                  src=str(tarball), dest=remote, mode="600", create_remote_dir=True)
-    cni_plugins_unpacked(name=f"Verify and unpack CNI plugins {settings.plugins_version} into {bin_dir}",
-                         tarball=remote, sha256=digest, bin_dir=bin_dir, stale=stale,
-                         record=record_digests_command(bin_dir, managed, PLUGIN_DIGESTS))
+    upload = [step(f"Upload CNI plugins {settings.plugins_version} (stale: {', '.join(stale[:4])})", files.put,
+                   src=str(tarball), dest=remote, mode="600", create_remote_dir=True)] if stale else []
+    return [*upload, step(f"Verify and unpack CNI plugins {settings.plugins_version} into {bin_dir}",
+                          cni_plugins_unpacked, tarball=remote, sha256=digest, bin_dir=bin_dir, stale=stale,
+                          record=record_digests_command(bin_dir, managed, PLUGIN_DIGESTS))]
 
 
-def _write_changed(wanted: dict[str, str], probed: dict) -> None:
+def _write_changed(wanted: dict[str, str], probed: dict) -> list[Step]:
+    steps = []
     for path, text in wanted.items():
         mode = "755" if path.endswith(".sh") else "600" if path == MASQUERADE_RULES else "644"
-        written = text_file(name=f"Write {path}", path=path, text=text, current_digest=first_line(probed, path),
-                            mode=mode)
-        if path == VETH_LINK_FILE and written.will_change:
-            server.shell(name="Reload udev's link files (where udev runs)", _if=written.did_change,
-                         commands=["if command -v udevadm >/dev/null; then udevadm control --reload; fi"])
+        steps.append(step(f"Write {path}", text_file, path=path, text=text, current_digest=first_line(probed, path),
+                          mode=mode))
+        if path == VETH_LINK_FILE and first_line(probed, path) != sha256(text):
+            steps.append(step("Reload udev's link files (where udev runs)", server.shell,
+                              commands=["if command -v udevadm >/dev/null; then udevadm control --reload; fi"]))
+    return steps
 
 
 def _move_aside_winning_configs(conf_dir: str, probed: dict, active: str, whose: str = "kubewire's",
-                                ignore: set[str] = frozenset()) -> None:
+                                ignore: set[str] = frozenset()) -> list[Step]:
     """The runtime loads the lexically first config: anything sorting before the active one would win."""
     names = [name for name in probed.get("conf files", []) if name not in ignore]
     winners = configs_that_win(names, active)
-    cni_configs_moved_aside(name=f"Move aside CNI configs in {conf_dir} that would win over {active}",
-                            conf_dir=conf_dir, config_names=names, active=active)
     logger.info(f"[{host.name}] active CNI config: {conf_dir}/{active} ({whose})"
                 + (f" (moved aside to {conf_dir}/kubewire-disabled: {', '.join(winners)})" if winners else ""))
+    return [step(f"Move aside CNI configs in {conf_dir} that would win over {active}", cni_configs_moved_aside,
+                 conf_dir=conf_dir, config_names=names, active=active)]
 
 
-def _unit_enabled(unit: str, unit_file: str, wanted: dict[str, str], probed: dict, probe: str, why: str) -> None:
+def _unit_enabled(unit: str, unit_file: str, wanted: dict[str, str], probed: dict, probe: str, why: str) -> list[Step]:
     unit_changed = first_line(probed, unit_file) != sha256(wanted[unit_file])
     if unit_changed or first_line(probed, probe) != "enabled":
-        systemd.service(name=f"Enable {unit} ({why})", service=unit, enabled=True, running=None,
-                        daemon_reload=unit_changed)
+        return [step(f"Enable {unit} ({why})", systemd.service, service=unit, enabled=True, running=None,
+                     daemon_reload=unit_changed)]
+    return []
 
 
-def _pod_routes(probed: dict, wanted: dict[str, str]) -> None:
-    _unit_enabled(ROUTES_UNIT, ROUTES_UNIT_FILE, wanted, probed, "routes unit", "pod routes come back at boot")
+def _pod_routes(probed: dict, wanted: dict[str, str]) -> list[Step]:
     live = {" ".join(line.split()[:3]) for line in probed.get("routes", [])}
-    pod_routes_applied(name="Route other nodes' pod subnets via their nodes", script=ROUTES_SCRIPT, live=live,
-                       wanted={f"{subnet} via {via}" for subnet, via in cluster_spec().pod_routes(host.name).items()})
+    return [*_unit_enabled(ROUTES_UNIT, ROUTES_UNIT_FILE, wanted, probed, "routes unit",
+                           "pod routes come back at boot"),
+            step("Route other nodes' pod subnets via their nodes", pod_routes_applied, script=ROUTES_SCRIPT, live=live,
+                 wanted={f"{subnet} via {via}" for subnet, via in cluster_spec().pod_routes(host.name).items()})]
 
 
-def _pod_masquerade(probed: dict, wanted: dict[str, str]) -> None:
-    _unit_enabled(MASQUERADE_UNIT, MASQUERADE_UNIT_FILE, wanted, probed, "masquerade unit",
-                  "pod masquerading comes back at boot")
-    nft_table_loaded(name=f"Masquerade pod traffic leaving the pod network (nft -f {MASQUERADE_RULES})",
-                     table=MASQUERADE_TABLE, rules_file=MASQUERADE_RULES, loaded_file=MASQUERADE_LOADED,
-                     wanted_digest=masquerade_rules()[1],
-                     live_digest=first_line(probed, "masquerade live").removeprefix("kubewire-masquerade "),
-                     live_listing=first_line(probed, "masquerade listing"),
-                     loaded_listing=first_line(probed, "masquerade loaded"))
+def _pod_masquerade(probed: dict, wanted: dict[str, str]) -> list[Step]:
+    return [*_unit_enabled(MASQUERADE_UNIT, MASQUERADE_UNIT_FILE, wanted, probed, "masquerade unit",
+                           "pod masquerading comes back at boot"),
+            step(f"Masquerade pod traffic leaving the pod network (nft -f {MASQUERADE_RULES})", nft_table_loaded,
+                 table=MASQUERADE_TABLE, rules_file=MASQUERADE_RULES, loaded_file=MASQUERADE_LOADED,
+                 wanted_digest=masquerade_rules()[1],
+                 live_digest=first_line(probed, "masquerade live").removeprefix("kubewire-masquerade "),
+                 live_listing=first_line(probed, "masquerade listing"),
+                 loaded_listing=first_line(probed, "masquerade loaded"))]
 
 
-def _remove_legacy_loopback(conf_dir: str, probed: dict) -> None:
+def _remove_legacy_loopback(conf_dir: str, probed: dict) -> list[Step]:
     """Only the very file kubewire wrote: a loopback config of anyone else's stays."""
     if first_line(probed, LEGACY_LOOPBACK) == LEGACY_LOOPBACK_SHA256:
-        files_removed(name=f"Remove {conf_dir}/{LEGACY_LOOPBACK} (the runtime sets up lo itself)",
-                      paths=[f"{conf_dir}/{LEGACY_LOOPBACK}"])
+        return [step(f"Remove {conf_dir}/{LEGACY_LOOPBACK} (the runtime sets up lo itself)", files_removed,
+                     paths=[f"{conf_dir}/{LEGACY_LOOPBACK}"])]
+    return []
 
 
-def _remove_bridge_network(wanted: dict[str, str], probed: dict) -> None:
-    if probed.get("routes"):
-        server.shell(name="Remove kubewire's pod routes", commands=[f"ip route flush proto {ROUTE_PROTO}"])
+def _remove_bridge_network(wanted: dict[str, str], probed: dict) -> list[Step]:
+    steps = [step("Remove kubewire's pod routes", server.shell, commands=[f"ip route flush proto {ROUTE_PROTO}"])
+             ] if probed.get("routes") else []
     for unit, probe in ((ROUTES_UNIT, "routes unit"), (MASQUERADE_UNIT, "masquerade unit")):
-        systemd_unit_disabled(name=f"Disable {unit}", unit=unit, enabled=first_line(probed, probe) == "enabled")
-    nft_table_removed(name="Remove kubewire's pod masquerading (Weave masquerades itself)", table=MASQUERADE_TABLE,
-                      present=bool(first_line(probed, "masquerade live")))
+        steps.append(step(f"Disable {unit}", systemd_unit_disabled, unit=unit,
+                          enabled=first_line(probed, probe) == "enabled"))
+    steps.append(step("Remove kubewire's pod masquerading (Weave masquerades itself)", nft_table_removed,
+                      table=MASQUERADE_TABLE, present=bool(first_line(probed, "masquerade live"))))
     found = [path for path in wanted if first_line(probed, path)]
     found += [MASQUERADE_LOADED] if first_line(probed, "masquerade loaded") else []
-    files_removed(name="Remove the bridge network's files", paths=found, why="no bridge network files")
+    steps.append(step("Remove the bridge network's files", files_removed, paths=found, why="no bridge network files"))
     # The bridge itself when it holds kubewire's gateway address: flannel's pods use a bridge of the same
     # name (cni0), and the bridge plugin refuses one that has another address. Not when flanneld gave
     # this node that very subnet.
@@ -341,8 +351,9 @@ def _remove_bridge_network(wanted: dict[str, str], probed: dict) -> None:
     gateway = f"{subnet.network_address + 1}/{subnet.prefixlen}"
     ours = (gateway in link_addresses(probed).get(settings.bridge, [])
             and first_line(probed, "flannel subnet") != gateway)
-    node_state_removed(name=f"Remove the bridge {settings.bridge} with kubewire's gateway address {gateway}",
-                       owner="bridge network", links=[settings.bridge] if ours else [], paths=[])
+    steps.append(step(f"Remove the bridge {settings.bridge} with kubewire's gateway address {gateway}",
+                      node_state_removed, owner="bridge network", links=[settings.bridge] if ours else [], paths=[]))
+    return steps
 
 
 def link_addresses(probed: dict) -> dict[str, list[str]]:
@@ -350,36 +361,37 @@ def link_addresses(probed: dict) -> dict[str, list[str]]:
     return {line.split()[0]: line.split()[1:] for line in probed.get("links", []) if line.strip()}
 
 
-def _flannel_node_files(settings: CniSettings, probed: dict) -> None:
+def _flannel_node_files(settings: CniSettings, probed: dict) -> list[Step]:
     """flannel's CNI config, and its plugin when it comes from a file on the controller (else its image)."""
     path = f"{settings.conf_dir}/{flannel.CONFLIST}"
-    text_file(name=f"Write {path}", path=path, text=flannel.conflist(),
-              current_digest=first_line(probed, "flannel conflist"))
+    steps = [step(f"Write {path}", text_file, path=path, text=flannel.conflist(),
+                  current_digest=first_line(probed, "flannel conflist"))]
     try:
         plugin = flannel.plugin_file(cluster_spec())
     except PluginsTarballError as error:
         raise CniError(f"{host.name}: flannel_cni_plugin_file: {error}") from None
     if plugin is None or first_line(probed, "flannel plugin") == plugin[1]:
-        return
+        return steps
     source, digest = plugin
     remote, target = f"{UPLOAD_DIR}/flannel-{digest[:12]}", f"{settings.bin_dir}/{flannel.PLUGIN}"
-    files.put(name=f"Upload the flannel CNI plugin ({source.name})", src=str(source), dest=remote, mode="600",
-              create_remote_dir=True)
-    server.shell(name=f"Verify the flannel CNI plugin's sha256 and install it as {target}", commands=[
-        f"printf '%s  %s\\n' {digest} {shlex.quote(remote)} | sha256sum -c --quiet - && "
-        f"install -D -m 755 {shlex.quote(remote)} {shlex.quote(target)}"])
+    return [*steps,
+            step(f"Upload the flannel CNI plugin ({source.name})", files.put, src=str(source), dest=remote,
+                 mode="600", create_remote_dir=True),
+            step(f"Verify the flannel CNI plugin's sha256 and install it as {target}", server.shell, commands=[
+                f"printf '%s  %s\\n' {digest} {shlex.quote(remote)} | sha256sum -c --quiet - && "
+                f"install -D -m 755 {shlex.quote(remote)} {shlex.quote(target)}"])]
 
 
-def _remove_flannel_state(probed: dict) -> None:
+def _remove_flannel_state(probed: dict) -> list[Step]:
     """What flannel left: its VXLAN device, its bridge when it holds flanneld's subnet (subnet.env), its
     iptables chains and the rules jumping to them, its run dir, plugin and config."""
     links = link_addresses(probed)
     subnet = first_line(probed, "flannel subnet")  # the bridge's address: FLANNEL_SUBNET is "10.244.3.1/24"
     found = [flannel.VXLAN_LINK] if flannel.VXLAN_LINK in links else []
     found += [flannel.BRIDGE] if subnet and subnet in links.get(flannel.BRIDGE, []) else []
-    node_state_removed(name="Remove flannel's node state (links, FLANNEL-* chains, run dir, plugin, config)",
-                       owner="flannel", links=found, paths=probed.get("flannel files", []),
-                       iptables=iptables_excerpt(probed.get("flannel iptables", [])), chain_prefix=flannel.CHAIN_PREFIX)
+    return [step("Remove flannel's node state (links, FLANNEL-* chains, run dir, plugin, config)", node_state_removed,
+                 owner="flannel", links=found, paths=probed.get("flannel files", []),
+                 iptables=iptables_excerpt(probed.get("flannel iptables", [])), chain_prefix=flannel.CHAIN_PREFIX)]
 
 
 def iptables_excerpt(lines: list[str]) -> dict[str, dict[str, list[str]]]:
@@ -397,8 +409,7 @@ def iptables_excerpt(lines: list[str]) -> dict[str, dict[str, list[str]]]:
     return {name: state for name, state in found.items() if state["chains"] or state["rules"]}
 
 
-def _remove_weave_state(probed: dict) -> None:
-    weave_node_state_removed(name="Remove Weave Net's node state (links, WEAVE chains, config, plugin, database)",
-                             links=probed.get("weave links", []),
-                             iptables=iptables_excerpt(probed.get("weave iptables", [])),
-                             paths=probed.get("weave files", []))
+def _remove_weave_state(probed: dict) -> list[Step]:
+    return [step("Remove Weave Net's node state (links, WEAVE chains, config, plugin, database)",
+                 weave_node_state_removed, links=probed.get("weave links", []),
+                 iptables=iptables_excerpt(probed.get("weave iptables", [])), paths=probed.get("weave files", []))]

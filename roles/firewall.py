@@ -20,7 +20,7 @@ from pyinfra.operations import files, systemd
 from kubewire.facts import file_digest_probe, first_line, node_probed, sha256
 from kubewire.flannel import BRIDGE as FLANNEL_BRIDGE
 from kubewire.inventory import cluster_spec
-from kubewire.operations import NFT, nft_table_loaded, nft_table_removed, text_file
+from kubewire.operations import NFT, checks, nft_table_loaded, nft_table_removed, step, text_file
 from kubewire.ports import node_rules
 from kubewire.templates import render
 
@@ -135,18 +135,22 @@ def firewall() -> None:
 
     ssh_ports = ssh_ports_to_keep(probed)
     rules, rules_digest, unit = firewall_files(host.name, ssh_ports)
-    text_file(name=f"Write the allow-list {RULES_FILE}", path=RULES_FILE, text=rules,
-              current_digest=first_line(probed, "rules-file"), mode="600")
-    unit_changed = text_file(name=f"Install {UNIT}", path=UNIT_FILE, text=unit,
-                             current_digest=first_line(probed, "unit-file")).will_change
+    unit_changed = first_line(probed, "unit-file") != sha256(unit)
+    steps = [
+        step(f"Write the allow-list {RULES_FILE}", text_file, path=RULES_FILE, text=rules,
+             current_digest=first_line(probed, "rules-file"), mode="600"),
+        step(f"Install {UNIT}", text_file, path=UNIT_FILE, text=unit, current_digest=first_line(probed, "unit-file")),
+    ]
     if unit_changed or not enabled:
-        systemd.service(name=f"Enable {UNIT} (the allow-list comes back at boot)", service=UNIT,
-                        enabled=True, running=None, daemon_reload=unit_changed)
-    nft_table_loaded(name=f"Load the allow-list atomically; SSH kept open on {describe_ssh_ports(ssh_ports)}",
-                     table=TABLE, rules_file=RULES_FILE, loaded_file=LOADED_FILE, wanted_digest=rules_digest,
-                     live_digest=first_line(probed, "live").removeprefix("kubewire-rules "),
-                     live_listing=first_line(probed, "live listing"),
-                     loaded_listing=first_line(probed, "loaded listing"))
+        steps.append(step(f"Enable {UNIT} (the allow-list comes back at boot)", systemd.service, service=UNIT,
+                          enabled=True, running=None, daemon_reload=unit_changed))
+    steps.append(step("Load the allow-list atomically", nft_table_loaded, table=TABLE, rules_file=RULES_FILE,
+                      loaded_file=LOADED_FILE, wanted_digest=rules_digest,
+                      live_digest=first_line(probed, "live").removeprefix("kubewire-rules "),
+                      live_listing=first_line(probed, "live listing"),
+                      loaded_listing=first_line(probed, "loaded listing")))
+    checks(name=f"Allow-list {RULES_FILE} written, enabled at boot and loaded atomically; SSH kept open on "
+                f"{describe_ssh_ports(ssh_ports)}", steps=steps)
 
 
 def _remove(enabled: bool, probed: dict) -> None:

@@ -28,8 +28,9 @@ def hosts() -> None:
                         extra_entries=node.hosts.extra_entries)
     probed = node_probed("hosts", hosts_node_probes(host.name))
 
-    if node.hosts.set_hostname:
-        operations.hostname(name=f"Set hostname to {node.name}", wanted=node.name,
-                            current=first_line(probed, "hostname"))
-    operations.text_file(name=f"Write {HOSTS_FILE} with every cluster node", path=HOSTS_FILE, text=hosts_file,
-                         current_digest=first_line(probed, "hosts-file"))
+    steps = [operations.step(f"Set hostname to {node.name}", operations.hostname, wanted=node.name,
+                             current=first_line(probed, "hostname"))] if node.hosts.set_hostname else []
+    steps.append(operations.step(f"Write {HOSTS_FILE} with every cluster node", operations.text_file,
+                                 path=HOSTS_FILE, text=hosts_file, current_digest=first_line(probed, "hosts-file")))
+    hostname = "Hostname and " if node.hosts.set_hostname else ""
+    operations.checks(name=f"{hostname}{HOSTS_FILE} with every cluster node", steps=steps)

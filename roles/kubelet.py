@@ -26,8 +26,11 @@ def kubelet_node_probes(host_name: str) -> tuple[tuple[str, str], ...]:
 def kubelet() -> None:
     probed = node_probed("kubelet", kubelet_node_probes(host.name))
     present = first_line(probed, "config present") == "yes"
-    upload = operations.yaml_settings(name="Set the kubelet's clusterDNS and clusterDomain from the spec",
-                                      path=KUBELET_CONFIG, wanted=cluster_spec().kubelet_dns,
-                                      current_lines=lines(probed, "config") if present else None)
-    systemd.service(name="Restart the kubelet", service="kubelet", running=True, restarted=True,
-                    _if=upload.did_change)
+    current = lines(probed, "config") if present else None
+    wanted = cluster_spec().kubelet_dns
+    steps = [operations.step("Set the kubelet's clusterDNS and clusterDomain from the spec",
+                             operations.yaml_settings, path=KUBELET_CONFIG, wanted=wanted, current_lines=current)]
+    if current is not None and operations.with_settings("\n".join(current), wanted) is not None:
+        steps.append(operations.step("Restart the kubelet", systemd.service, service="kubelet", running=True,
+                                     restarted=True))
+    operations.checks(name="The kubelet's clusterDNS and clusterDomain (restarted when they change)", steps=steps)

@@ -109,17 +109,22 @@ def prereqs() -> None:
     statuses = {module: first_line(probed, f"module {module}") for module in modules}
     _check_absent_modules(statuses, required_modules, mode)  # before any operation: nothing half-applied
 
-    operations.packages_installed(name="Install the packages every node needs", packages=list(packages),
-                                  dpkg_lines=lines(probed, "packages"))
-    operations.text_file(name=f"Persist kernel modules in {MODULES_FILE}", path=MODULES_FILE, text=modules_text,
-                         current_digest=first_line(probed, "modules-file"))
-    operations.kernel_modules_loaded(name="Load kernel modules", statuses=statuses)
-    operations.text_file(name=f"Persist sysctls in {SYSCTL_FILE}", path=SYSCTL_FILE, text=sysctl_text,
-                         current_digest=first_line(probed, "sysctl-file"))
-    operations.sysctls_applied(name="Apply sysctls", wanted=sysctls, probe_lines=lines(probed, "sysctls"))
+    step = operations.step
+    steps = [
+        step("Install the packages every node needs", operations.packages_installed, packages=list(packages),
+             dpkg_lines=lines(probed, "packages")),
+        step(f"Persist kernel modules in {MODULES_FILE}", operations.text_file, path=MODULES_FILE,
+             text=modules_text, current_digest=first_line(probed, "modules-file")),
+        step("Load kernel modules", operations.kernel_modules_loaded, statuses=statuses),
+        step(f"Persist sysctls in {SYSCTL_FILE}", operations.text_file, path=SYSCTL_FILE, text=sysctl_text,
+             current_digest=first_line(probed, "sysctl-file")),
+        step("Apply sysctls", operations.sysctls_applied, wanted=sysctls, probe_lines=lines(probed, "sysctls")),
+    ]
     if settings.disable_swap:
-        operations.swap_off(name="Turn swap off, now and for good", active_swaps=lines(probed, "swaps"),
-                            fstab_swaps=lines(probed, "fstab swap"), swap_units=lines(probed, "swap units"))
+        steps.append(step("Turn swap off, now and for good", operations.swap_off, active_swaps=lines(probed, "swaps"),
+                          fstab_swaps=lines(probed, "fstab swap"), swap_units=lines(probed, "swap units")))
+    operations.checks(name="Packages, kernel modules, sysctls" + (" and swap off" if settings.disable_swap else ""),
+                      steps=steps)
 
 
 def _check_absent_modules(statuses: dict[str, str], required: tuple[str, ...], mode: str) -> None:

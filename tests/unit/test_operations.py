@@ -4,9 +4,11 @@ One case per file, tests/unit/operations/<operation>/<case>.json:
   args      the operation's arguments: what the role wants and what its probe read
   facts     answers to pyinfra facts the operation reads itself (optional)
   commands  what it yields: shell text, or ["upload", content, destination]
-  noop      the description it gives when there is nothing to do (then commands is [])
+  noop      the description it gives when there is nothing to do (then commands is []); for
+            `checks`, the list of its steps' descriptions
   after     the arguments that change once the commands ran: a second run must be a noop
-A value {"sha256": TEXT} stands for what `file_digest_probe` prints for a file holding TEXT.
+A value {"sha256": TEXT} stands for what `file_digest_probe` prints for a file holding TEXT;
+{"step": OPERATION, "description": ..., "arguments": {...}} for one of `checks`' steps.
 """
 
 import json
@@ -24,6 +26,10 @@ CASES = sorted((Path(__file__).parent / "operations").glob("*/*.json"))
 def resolved(value):
     if isinstance(value, dict) and set(value) == {"sha256"}:
         return sha256(value["sha256"])
+    if isinstance(value, dict) and set(value) == {"step", "description", "arguments"}:
+        return operations.Step(value["description"], getattr(operations, value["step"]), arguments(value["arguments"]))
+    if isinstance(value, list):
+        return [resolved(item) for item in value]
     return value
 
 
@@ -42,9 +48,9 @@ def test_operation(case):
         assert "after" in data, "a case that changes something says what the state is after (idempotency)"
         again, noops = run_operation(operation, {**args, **arguments(data["after"])}, facts)
         assert [command_data(command) for command in again] == [], "not idempotent: a second run changes things"
-        assert len(noops) == 1, noops
+        assert len(noops) == len(args.get("steps", [None])), noops  # one per step of `checks`
     else:
-        assert noops == [data["noop"]]
+        assert noops == (data["noop"] if isinstance(data["noop"], list) else [data["noop"]])
 
 
 def test_every_operation_has_cases():

@@ -94,5 +94,5 @@ def test_the_readme_example_deploy_runs_from_another_directory(tmp_path):
     result = subprocess.run([sys.executable, "-m", "pyinfra", "my_inventory.py", "my_deploy.py", "--dry"],
                             cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "Write /etc/hosts with every cluster node" in result.stdout + result.stderr
-    assert "Persist sysctls in /etc/sysctl.d/90-kubewire.conf" in result.stdout + result.stderr
+    assert "Hosts | Hostname and /etc/hosts with every cluster node" in result.stdout + result.stderr
+    assert "Prerequisites | Packages, kernel modules, sysctls and swap off" in result.stdout + result.stderr
