@@ -17,6 +17,7 @@ from kubewire.facts import (
     SEPARATOR,
     Probes,
     UnknownProbe,
+    file_digest_probe,
     first_line,
     lines,
     node_probed,
@@ -67,6 +68,30 @@ def test_a_whole_node_read_runs_every_section_in_one_command_and_parses_back_by_
         "hosts": (sections["hosts"], {"hostname": ["node01"], "hosts-file": ["abc"]}),
         "cni": (sections["cni"], {"hostname": ["other"], "conf files": ["a b", "10-x"]}),
         "off": ((), {})}
+
+
+def run_probes(probes) -> dict[str, list[str]]:
+    output = subprocess.run(["sh", "-c", Probes().command(probes)], capture_output=True, text=True, check=True)
+    return Probes().process(output.stdout.splitlines())
+
+
+def test_a_whole_node_read_hashes_every_file_at_once_and_runs_a_shared_script_once(tmp_path):
+    odd = [tmp_path / "plain.conf", tmp_path / "with space.conf", tmp_path / "back\\slash", tmp_path / "new\nline"]
+    for index, path in enumerate(odd):
+        path.write_text(f"content {index}\n")
+    absent, directory = tmp_path / "absent", tmp_path / "a dir"
+    sections = {"hosts": (("hostname", "echo node01"), ("plain", file_digest_probe(str(odd[0]))),
+                          ("absent", file_digest_probe(str(absent)))),
+                "cni": (("hostname", "echo node01"),
+                        *((f"file {index}", file_digest_probe(str(path))) for index, path in enumerate(odd)),
+                        ("dir", file_digest_probe(str(directory))))}
+    directory.mkdir()
+    command = whole_node_command(sections)
+    assert sum("sha256sum" in script for _, script in command) == 1, command
+    assert sum(script == "echo node01" for _, script in command) == 1, command
+    alone = {section: (probes, run_probes(probes)) for section, probes in sections.items()}
+    assert alone["cni"][1]["file 3"] == [hashlib.sha256(b"content 3\n").hexdigest()]
+    assert split_sections(run_probes(command), sections) == alone
 
 
 def test_a_section_the_shell_never_reached_is_left_to_its_role():
