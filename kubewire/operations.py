@@ -53,7 +53,7 @@ def checks(steps: list[Step]):
         announced = False
         for command in each.operation._inner(**each.arguments):
             if not announced:
-                logger.info(f"{host.print_prefix}{each.description}")
+                logger.info(f"[{host.name}] {each.description}")
                 announced = True
             yield command
 CNI_CONFIG_SUFFIXES = (".conf", ".conflist", ".json")  # what runtimes load from a CNI conf dir
