@@ -138,10 +138,14 @@ def _resource_type(obj: dict) -> str:
     return f"{obj['kind'].lower()}.{group}" if group else obj["kind"].lower()
 
 
+# libyaml's parser when PyYAML has it (its wheels do): the same safe loading, several times faster.
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def parse_objects(text: str) -> list[dict]:
     """The objects in a multi-document YAML text, with `kind: List` unpacked."""
     objects = []
-    for document in yaml.safe_load_all(text):
+    for document in yaml.load_all(text, Loader=SAFE_LOADER):
         if document and document.get("kind") == "List":
             objects += document.get("items") or []
         elif document:
