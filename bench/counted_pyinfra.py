@@ -14,24 +14,25 @@ import sys
 import time
 from collections import Counter
 
+from pyinfra import host
 from pyinfra.api.state import BaseStateCallback
 from pyinfra.connectors.ssh import SSHConnector
 from pyinfra.operations import apt
 
-from kubewire import operations as kubewire_operations
-
 commands: Counter = Counter()
-# Everything each host was sent, in order: ["cmd", text] (["pkg", text] for a command of a package
-# operation), ["put", remote path, base64 content] or ["put-file", remote path, local path].
+# Everything each host was sent, in order: ["cmd", text] (["pkg", text] for a package command,
+# below), ["put", remote path, base64 content] or ["put-file", remote path, local path].
 events: dict[str, list[list[str]]] = {}
 transfers: Counter = Counter()
 op_seconds: dict[str, float] = {}
 package_seconds: dict[str, float] = {}
 _started: dict[str, float] = {}
-# Package time is told by the operation that was called (apt.packages), not by its name: the
-# hashes of every operation apt.packages created, and the one pyinfra is executing now (it runs
-# one operation at a time, on all hosts in parallel).
-package_ops: set[str] = set()
+# Package time is told by the code that yields the command (pyinfra's apt.packages, which kubewire's
+# packages_installed yields from, whether an operation of its own or a step of a role's one), not
+# by an operation's name: the hosts whose command being executed now came from it.
+_in_package_command: set[str] = set()
+package_host_seconds: Counter = Counter()
+package_ops: set[str] = set()  # operations apt.packages was called as: all their commands are package commands
 _running: list[str] = []
 
 _run_shell_command = SSHConnector.run_shell_command
@@ -41,9 +42,14 @@ _put_file = SSHConnector.put_file
 def run_shell_command(self, command, *args, **kwargs):
     commands[self.host.name] += 1
     text = command if isinstance(command, str) else command.get_raw_value()
-    kind = "pkg" if _running and _running[-1] in package_ops else "cmd"
-    events.setdefault(self.host.name, []).append([kind, text])
-    return _run_shell_command(self, command, *args, **kwargs)
+    package = self.host.name in _in_package_command or bool(_running and _running[-1] in package_ops)
+    events.setdefault(self.host.name, []).append(["pkg" if package else "cmd", text])
+    started = time.monotonic()
+    try:
+        return _run_shell_command(self, command, *args, **kwargs)
+    finally:
+        if package:
+            package_host_seconds[self.host.name] += time.monotonic() - started
 
 
 def put_file(self, filename_or_io, remote_filename, *args, **kwargs):
@@ -61,22 +67,34 @@ def put_file(self, filename_or_io, remote_filename, *args, **kwargs):
 SSHConnector.run_shell_command = run_shell_command
 SSHConnector.put_file = put_file
 
-def counted_as_packages(module, name: str) -> None:
-    """Record the hash of every operation `module.name` creates: its time is package time."""
-    original = getattr(module, name)
+def counted_as_packages(operation) -> None:
+    """Mark the commands `operation` yields as package commands while pyinfra executes them: yielded
+    from (`_inner`, as kubewire's steps and operations call it) or called as an operation."""
+    original_inner = operation._inner
 
-    @functools.wraps(original)  # keeps pyinfra's `_inner`, which other operations yield from
-    def wrapper(*args, **kwargs):
-        meta = original(*args, **kwargs)
+    @functools.wraps(original_inner)
+    def inner(*args, **kwargs):
+        for command in original_inner(*args, **kwargs):
+            _in_package_command.add(host.name)
+            try:
+                yield command  # pyinfra runs it now, in this host's greenlet
+            finally:
+                _in_package_command.discard(host.name)
+
+    operation._inner = inner
+    module = sys.modules[operation.__module__]
+    original_operation = getattr(module, operation.__name__)
+
+    @functools.wraps(original_operation)  # keeps `_inner` (the wrapped one, set above)
+    def called(*args, **kwargs):
+        meta = original_operation(*args, **kwargs)
         package_ops.add(meta._hash)
         return meta
 
-    setattr(module, name, wrapper)
+    setattr(module, operation.__name__, called)
 
 
-# The operations that install packages (roles call them through their modules, so get these).
-counted_as_packages(apt, "packages")
-counted_as_packages(kubewire_operations, "packages_installed")
+counted_as_packages(apt.packages)
 
 
 class OperationTimer(BaseStateCallback):
@@ -84,6 +102,7 @@ class OperationTimer(BaseStateCallback):
     def operation_start(state, op_hash):
         _started[op_hash] = time.monotonic()
         _running.append(op_hash)
+        package_host_seconds.clear()
 
     @staticmethod
     def operation_end(state, op_hash):
@@ -91,6 +110,8 @@ class OperationTimer(BaseStateCallback):
         op_seconds[name] = time.monotonic() - _started.pop(op_hash, time.monotonic())
         if op_hash in package_ops:
             package_seconds[name] = op_seconds[name]
+        elif package_host_seconds:  # a step of a wider operation: the slowest host's package commands
+            package_seconds[name] = max(package_host_seconds.values())
         if op_hash in _running:
             _running.remove(op_hash)
 
