@@ -67,6 +67,15 @@ def file_digest_probe(path: str) -> FileDigestProbe:
     return FileDigestProbe(path)
 
 
+def output_once(variable: str, command: str, then: str = "") -> str:
+    """Prints what `command` prints (through the pipeline `then`, e.g. "| sha256sum"), running it only
+    for the first probe of a read that asks: the probes of one read share a shell, so the output
+    is kept in `variable` (one `nft list table` for a table's presence, marker and digest). It is
+    printed with one final newline, as `nft list table` and `iptables-save` end theirs. The
+    assignment stays out of the pipeline: each part of a pipeline runs in a subshell."""
+    return f'[ "${{{variable}+set}}" ] || {variable}=$({command}); printf \'%s\\n\' "${variable}" {then}'.rstrip()
+
+
 class UnknownProbe(PyinfraError):
     """A role read a probe that was not in the probed output: a typo or a probe never sent.
 

@@ -26,6 +26,7 @@ from kubewire.facts import (
     file_digest_probe,
     first_line,
     node_probed,
+    output_once,
     record_digests_command,
     recorded_digests_probe,
     sha256,
@@ -63,6 +64,8 @@ RT_PROTOS_FILE = "/etc/iproute2/rt_protos.d/kubewire.conf"
 # Pod egress: a table of the role's own, loaded atomically and again at boot by its unit, so it
 # works with the firewall off and beside kube-proxy's tables in every mode.
 MASQUERADE_TABLE = "ip kubewire_cni"
+# Shell variables the probes share an output in (kubewire.facts.output_once): one listing each.
+MASQUERADE_LISTING, IPTABLES_RULES = "kubewire_masquerade_table", "kubewire_iptables_rules"
 MASQUERADE_RULES = "/etc/kubewire/pod-masquerade.nft"
 MASQUERADE_LOADED = "/etc/kubewire/pod-masquerade.loaded"  # sha256 of the table's listing once loaded
 MASQUERADE_UNIT = "kubewire-pod-masquerade.service"
@@ -153,13 +156,14 @@ def cni_probes(settings: CniSettings, wanted: dict[str, str]) -> tuple[tuple[str
         (LEGACY_LOOPBACK, file_digest_probe(f"{settings.conf_dir}/{LEGACY_LOOPBACK}")),
         ("routes", f"ip -4 route show proto {ROUTE_PROTO}"),
         ("routes unit", f"systemctl is-enabled {ROUTES_UNIT}"),
-        ("masquerade live", f"{list_masquerade} | grep -o 'kubewire-masquerade [0-9a-f]*'"),
-        ("masquerade listing", f"{list_masquerade} | sha256sum | cut -d' ' -f1"),
+        ("masquerade live", output_once(MASQUERADE_LISTING, list_masquerade,
+                                        "| grep -o 'kubewire-masquerade [0-9a-f]*'")),
+        ("masquerade listing", output_once(MASQUERADE_LISTING, list_masquerade, "| sha256sum | cut -d' ' -f1")),
         ("masquerade loaded", f"cat {MASQUERADE_LOADED}"),
         ("masquerade unit", f"systemctl is-enabled {MASQUERADE_UNIT}"),
         ("weave links", f"for l in {' '.join(WEAVE_LINKS)}; do test -e /sys/class/net/$l && echo $l; done"),
-        ("weave iptables", "iptables-save | "
-                           "grep -E '^[*]|^:WEAVE[ -]|^-A [^ ]+ .*(-j WEAVE(-[^ ]+)?|-[io] weave)( |$)'"),
+        ("weave iptables", output_once(IPTABLES_RULES, "iptables-save", "| grep -E "
+                           "'^[*]|^:WEAVE[ -]|^-A [^ ]+ .*(-j WEAVE(-[^ ]+)?|-[io] weave)( |$)'")),
         ("weave files", f"ls -1d -- {conf_dir}/{WEAVE_CONFLIST} {conf_dir}/10-weave.conf {bin_dir}/weave-net "
                         f"{bin_dir}/weave-ipam {bin_dir}/weave-plugin-* {WEAVE_DB_DIR}"),
         *flannel_probes(settings),
@@ -173,8 +177,9 @@ def flannel_probes(settings: CniSettings) -> tuple[tuple[str, str], ...]:
         ("flannel plugin", file_digest_probe(f"{settings.bin_dir}/{flannel.PLUGIN}")),
         ("flannel conflist", file_digest_probe(f"{settings.conf_dir}/{flannel.CONFLIST}")),
         ("flannel subnet", f"sed -n 's/^FLANNEL_SUBNET=//p' {flannel.SUBNET_ENV}"),
-        ("flannel iptables", f"iptables-save | grep -E '^[*]|^:{flannel.CHAIN_PREFIX}-|"
-                             f"^-A [^ ]+ .*-j {flannel.CHAIN_PREFIX}-[^ ]+( |$)'"),
+        ("flannel iptables", output_once(IPTABLES_RULES, "iptables-save",
+                                         f"| grep -E '^[*]|^:{flannel.CHAIN_PREFIX}-|"
+                                         f"^-A [^ ]+ .*-j {flannel.CHAIN_PREFIX}-[^ ]+( |$)'")),
         ("links", f"for l in {flannel.VXLAN_LINK} {shlex.quote(settings.bridge)} {flannel.BRIDGE}; do "
                   'test -e /sys/class/net/$l && echo "$l $(ip -4 -o addr show dev $l | awk \'{print $4}\' | '
                   "tr '\\n' ' ')\"; done"),

@@ -17,7 +17,7 @@ from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import files, systemd
 
-from kubewire.facts import file_digest_probe, first_line, node_probed, sha256
+from kubewire.facts import file_digest_probe, first_line, node_probed, output_once, sha256
 from kubewire.flannel import BRIDGE as FLANNEL_BRIDGE
 from kubewire.inventory import cluster_spec
 from kubewire.operations import NFT, checks, nft_table_loaded, nft_table_removed, step, text_file
@@ -30,6 +30,7 @@ RULES_FILE = "/etc/kubewire/firewall.nft"
 # lists differently was changed by hand (or flushed) and is loaded again.
 LOADED_FILE = "/etc/kubewire/firewall.loaded"
 LIST_TABLE = f"{shlex.quote(NFT)} list table {TABLE}"
+LISTING = "kubewire_firewall_table"  # the shell variable the probes share the listing in
 UNIT = "kubewire-firewall.service"
 UNIT_FILE = f"/etc/systemd/system/{UNIT}"
 WEAVE_BRIDGE = "weave"  # the bridge Weave Net puts a node's pods on
@@ -114,9 +115,9 @@ def firewall_node_probes(host_name: str) -> tuple[tuple[str, str], ...]:
     return (
         ("rules-file", file_digest_probe(RULES_FILE)),
         ("unit-file", file_digest_probe(UNIT_FILE)),
-        ("table", f"{LIST_TABLE} >/dev/null && echo present"),
-        ("live", f"{LIST_TABLE} | grep -o 'kubewire-rules [0-9a-f]*'"),
-        ("live listing", f"{LIST_TABLE} | sha256sum | cut -d' ' -f1"),
+        ("table", output_once(LISTING, LIST_TABLE, "| grep -q . && echo present")),
+        ("live", output_once(LISTING, LIST_TABLE, "| grep -o 'kubewire-rules [0-9a-f]*'")),
+        ("live listing", output_once(LISTING, LIST_TABLE, "| sha256sum | cut -d' ' -f1")),
         ("loaded listing", f"cat {shlex.quote(LOADED_FILE)}"),
         ("enabled", f"systemctl is-enabled {shlex.quote(UNIT)}"),
         ("sshd ports", SSHD_PORTS_PROBE),

@@ -21,6 +21,7 @@ from kubewire.facts import (
     first_line,
     lines,
     node_probed,
+    output_once,
     read_together,
     record_digests_command,
     recorded_digests_probe,
@@ -92,6 +93,19 @@ def test_a_whole_node_read_hashes_every_file_at_once_and_runs_a_shared_script_on
     alone = {section: (probes, run_probes(probes)) for section, probes in sections.items()}
     assert alone["cni"][1]["file 3"] == [hashlib.sha256(b"content 3\n").hexdigest()]
     assert split_sections(run_probes(command), sections) == alone
+
+
+def test_probes_sharing_an_output_run_its_command_once_and_each_reads_all_of_it(tmp_path):
+    runs = tmp_path / "runs"
+    command = f"echo run >> {runs}; printf 'table inet x {{\\n\\t# kubewire-rules 0af3\\n}}\\n'"
+    listing = "table inet x {\n\t# kubewire-rules 0af3\n}\n"
+    probes = (("present", output_once("x_listing", command, "| grep -q . && echo present")),
+              ("marker", output_once("x_listing", command, "| grep -o 'kubewire-rules [0-9a-f]*'")),
+              ("digest", output_once("x_listing", command, "| sha256sum | cut -d' ' -f1")))
+    assert run_probes(probes) == {"present": ["present"], "marker": ["kubewire-rules 0af3"],
+                                  "digest": [hashlib.sha256(listing.encode()).hexdigest()]}
+    assert runs.read_text() == "run\n", "the command ran once for three probes"
+    assert run_probes(probes[2:]) == {"digest": [hashlib.sha256(listing.encode()).hexdigest()]}, "alone too"
 
 
 def test_a_section_the_shell_never_reached_is_left_to_its_role():
