@@ -29,6 +29,8 @@ from pyinfra.operations import apt, files, server
 from .facts import sha256
 
 NFT = "/usr/sbin/nft"
+CNI_CONFIG_SUFFIXES = (".conf", ".conflist", ".json")  # what runtimes load from a CNI conf dir
+CNI_DISABLED_DIR = "kubewire-disabled"
 
 
 @dataclass(frozen=True)
@@ -56,8 +58,6 @@ def checks(steps: list[Step]):
                 logger.info(f"[{host.name}] {each.description}")
                 announced = True
             yield command
-CNI_CONFIG_SUFFIXES = (".conf", ".conflist", ".json")  # what runtimes load from a CNI conf dir
-CNI_DISABLED_DIR = "kubewire-disabled"
 
 
 @operation()
