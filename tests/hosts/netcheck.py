@@ -13,6 +13,21 @@ import shlex
 LISTEN_SECONDS = 60
 
 
+def until_listening(port: int, protocol: str = "tcp", seconds: float = 10) -> str:
+    """Shell that waits (at most `seconds`) until something listens on `port`: a listener started in
+    the background may not have bound yet when the next command runs, on a busy machine."""
+    flags = {"tcp": "-Hltn", "udp": "-Hlun"}[protocol]
+    return (f"for _ in $(seq {int(seconds * 10)}); do ss {flags} {shlex.quote(f'sport = :{int(port)}')} "
+            "| grep -q . && break; sleep 0.1; done")
+
+
+def start_peer_echo(server, port: int = 8000) -> None:
+    """A listener on `server` (a node or a pod) that answers every connection with the address it
+    saw the client come from; returns once it listens."""
+    server.run(f"setsid timeout {LISTEN_SECONDS} socat TCP-LISTEN:{int(port)},fork,reuseaddr "
+               f"SYSTEM:'echo $SOCAT_PEERADDR' </dev/null >/dev/null 2>&1 & {until_listening(port)}")
+
+
 @contextlib.contextmanager
 def listeners(host, tcp_ports=(), udp_ports=()):
     """TCP listeners that accept and close; UDP receivers that append to /tmp/kw-udp-PORT."""
@@ -20,7 +35,8 @@ def listeners(host, tcp_ports=(), udp_ports=()):
     starts += [["socat", "-u", f"UDP-RECV:{port}", f"OPEN:/tmp/kw-udp-{port},creat,trunc"] for port in udp_ports]
     script = "; ".join(f"setsid timeout {LISTEN_SECONDS} {shlex.join(start)} </dev/null >/dev/null 2>&1 & echo $!"
                        for start in starts)
-    pids = host.run(script + "; sleep 0.3").stdout.split()
+    ready = [until_listening(port) for port in tcp_ports] + [until_listening(port, "udp") for port in udp_ports]
+    pids = host.run("; ".join([script, *ready])).stdout.split()
     try:
         assert len(pids) == len(starts), f"started {len(pids)} of {len(starts)} listeners: {pids}"
         # A listener that could not bind (port in use, no socat) has exited by now.

@@ -10,7 +10,7 @@ import pytest
 from kubewire.roles.cni import LEGACY_LOOPBACK_SHA256
 from tests.hosts.checks import check_each
 from tests.hosts.cni_runtime import Pod
-from tests.hosts.netcheck import LISTEN_SECONDS
+from tests.hosts.netcheck import start_peer_echo
 
 CONFLIST = "10-kubewire.conflist"
 
@@ -102,9 +102,7 @@ def test_pods_on_one_node_reach_each_other(pods):
 
 def test_pod_reaches_pod_on_another_node_without_nat(pods):
     server, client = pods["b1"], pods["a1"]
-    # The server answers every connection with the address it saw the client come from.
-    server.run(f"setsid timeout {LISTEN_SECONDS} socat TCP-LISTEN:8000,fork,reuseaddr "
-               "SYSTEM:'echo $SOCAT_PEERADDR' </dev/null >/dev/null 2>&1 & sleep 0.3")
+    start_peer_echo(server)
     seen = client.run(f"socat -T 3 - TCP:{server.ip}:8000,connect-timeout=3 </dev/null").stdout.strip()
     assert seen == client.ip, f"the server saw {seen!r}, the client is {client.ip}"
 

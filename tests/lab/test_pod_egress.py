@@ -20,7 +20,7 @@ from kubewire import lab, ssh
 from kubewire.inventory import load_inventory
 from tests.harness import NODE_PER_SUITE, deploy_totals, node_of_another_suite
 from tests.hosts.cni_runtime import Pod
-from tests.hosts.netcheck import LISTEN_SECONDS
+from tests.hosts.netcheck import LISTEN_SECONDS, start_peer_echo
 
 NODE, OTHER = "node01", "node02"  # for the tests that need one pair only
 LISTENER_NETNS = "kwtest-egress"
@@ -106,8 +106,7 @@ def assert_egress_masqueraded_and_pod_traffic_not(pods, spec, listener, node_nam
     node_ip = str(spec.node(node_name).node_ip)
     assert seen_from(here, listener) == node_ip, "the listener outside the pod network must see the node"
     # Across nodes a pod keeps its own address.
-    there.run(f"setsid timeout {LISTEN_SECONDS} socat TCP-LISTEN:8000,fork,reuseaddr "
-              "SYSTEM:'echo $SOCAT_PEERADDR' </dev/null >/dev/null 2>&1 & sleep 0.3")
+    start_peer_echo(there)
     assert seen_from(here, there.ip, 8000) == here.ip
 
 
