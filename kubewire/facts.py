@@ -67,13 +67,29 @@ def file_digest_probe(path: str) -> FileDigestProbe:
     return FileDigestProbe(path)
 
 
+def read_line(path: str) -> str:
+    """Prints the first line of the file `path` with the shell's own `read` (no process). Not for a
+    /proc/sys file holding several values: `read` reads byte by byte, and the kernel answers such a
+    file's read from an offset other than 0 with nothing."""
+    return f"read -r line < {shlex.quote(path)} && printf '%s\\n' \"$line\""
+
+
+HOSTNAME_PROBE = read_line("/proc/sys/kernel/hostname")  # what hostname(1) prints: uname's nodename
+
+
+def shared_output(variable: str, command: str) -> str:
+    """Runs `command` into the shell variable `variable`, unless a probe before it in the read did. The
+    probes of one read share a shell; this must run in that shell, not in a pipeline's or a `$(…)`'s
+    subshell, or what it keeps is lost when the subshell ends."""
+    return f'[ "${{{variable}+set}}" ] || {variable}=$({command})'
+
+
 def output_once(variable: str, command: str, then: str = "") -> str:
     """Prints what `command` prints (through the pipeline `then`, e.g. "| sha256sum"), running it only
-    for the first probe of a read that asks: the probes of one read share a shell, so the output
-    is kept in `variable` (one `nft list table` for a table's presence, marker and digest). It is
-    printed with one final newline, as `nft list table` and `iptables-save` end theirs. The
-    assignment stays out of the pipeline: each part of a pipeline runs in a subshell."""
-    return f'[ "${{{variable}+set}}" ] || {variable}=$({command}); printf \'%s\\n\' "${variable}" {then}'.rstrip()
+    for the first probe of a read that asks (`shared_output`): one `nft list table` for a table's
+    presence, marker and digest. It is printed with one final newline, as `nft list table` and
+    `iptables-save` end theirs."""
+    return f'{shared_output(variable, command)}; printf \'%s\\n\' "${variable}" {then}'.rstrip()
 
 
 class UnknownProbe(PyinfraError):
@@ -220,3 +236,61 @@ def record_digests_command(directory: str, names: list[str], record: str) -> str
             f"| while IFS={tab} read -r key name; do "
             f"printf '%s\\t%s\\t%s\\n' \"$key\" \"$name\" \"$(sha256sum -- \"$name\" | cut -d' ' -f1)\"; done "
             f"> {shlex.quote(record + '.new')} && mv -f -- {shlex.quote(record + '.new')} {shlex.quote(record)}")
+
+
+# -- systemd units: every unit question of a read answered by two systemctl calls --
+# A systemctl call costs a node about 6 ms of CPU (it links libsystemd-shared and talks D-Bus); a
+# read asked ten of them. Every probe below shares one `systemctl list-units` (what is loaded and
+# its active state) and one `systemctl list-unit-files` (each unit file's enablement, "as reported
+# by is-enabled": systemctl(1)). Not `systemctl show -P UnitFileState`: the manager caches that for
+# a loaded unit, and a link removed by hand still reads "enabled" until a daemon-reload.
+# `systemctl is-enabled A B` cannot be shared either: systemd 252 stops at the first unit without a
+# unit file. Every unit a probe may ask about is listed here, so every read runs the same two commands.
+ASKED_UNITS = ("containerd.service", "firewalld.service", "ssh.socket", "sshd.socket",
+               "kubewire-firewall.service", "kubewire-pod-routes.service", "kubewire-pod-masquerade.service")
+SWAP_UNITS = "*.swap"
+# "UNIT LOAD ACTIVE" per loaded unit (a mark some versions put before a failed unit's name is dropped:
+# a unit name always holds a dot).
+LOADED_UNITS = "kubewire_loaded_units"
+READ_LOADED_UNITS = shared_output(
+    LOADED_UNITS,
+    f"systemctl list-units --all --plain --no-legend --full {' '.join(ASKED_UNITS)} {shlex.quote(SWAP_UNITS)} "
+    "| awk '{ i = ($1 ~ /[.]/) ? 1 : 2; print $i, $(i + 1), $(i + 2) }'")
+UNIT_FILES = "kubewire_unit_files"
+READ_UNIT_FILES = shared_output(UNIT_FILES, f"systemctl list-unit-files --plain --no-legend {' '.join(ASKED_UNITS)}")
+
+
+def _asked(unit: str) -> str:
+    if unit not in ASKED_UNITS:
+        raise ValueError(f"{unit} is not in ASKED_UNITS: add it there, so that every read asks systemd the same")
+    return unit
+
+
+def _active_state(unit: str) -> str:
+    return (f"printf '%s\\n' \"${LOADED_UNITS}\" | {{ state=inactive; while read -r name load active; do "
+            f"[ \"$name\" = {_asked(unit)} ] && state=$active; done; echo \"$state\"; }}")
+
+
+def unit_active_probe(unit: str) -> str:
+    """Prints the unit's active state as `systemctl is-active` does ("active", "failed", …; "inactive"
+    for a unit systemd has not loaded)."""
+    return f"{READ_LOADED_UNITS}; {_active_state(unit)}"
+
+
+def when_unit_active(unit: str, then: str) -> str:
+    """Runs the shell snippet `then` when the unit is active (`systemctl is-active -q UNIT && then`).
+    For a probe that runs `then` in a subshell, put `READ_LOADED_UNITS` before the subshell."""
+    return f"{READ_LOADED_UNITS}; [ \"$({_active_state(unit)})\" = active ] && {then}"
+
+
+def unit_enabled_probe(unit: str) -> str:
+    """Prints the unit file's state as `systemctl is-enabled` does ("enabled", "disabled", "masked", …),
+    nothing when the unit has no unit file."""
+    return (f"{READ_UNIT_FILES}; printf '%s\\n' \"${UNIT_FILES}\" | while read -r name state _; do "
+            f"[ \"$name\" = {_asked(unit)} ] && echo \"$state\"; done")
+
+
+def swap_units_probe() -> str:
+    """Prints every swap unit systemd has loaded that is not masked (what could turn swap on)."""
+    return (f"{READ_LOADED_UNITS}; printf '%s\\n' \"${LOADED_UNITS}\" | while read -r name load _; do "
+            'case $name in *.swap) [ "$load" = masked ] || echo "$name" ;; esac; done')

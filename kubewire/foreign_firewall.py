@@ -23,10 +23,12 @@ import json
 import shlex
 from dataclasses import dataclass, field
 
+from .facts import when_unit_active
+
 # Printed by the probe, one section per source (see `FOREIGN_FIREWALL_PROBES`).
 FOREIGN_FIREWALL_PROBES = (
     ("firewall services", "grep -qsi '^ENABLED=yes' /etc/ufw/ufw.conf && echo ufw; "
-                          "systemctl is-active -q firewalld && echo firewalld"),
+                          + when_unit_active("firewalld.service", "echo firewalld")),
     # Each nftables table that has an input or forward base chain, as JSON, except kubewire's
     # own and kube-proxy's nftables-mode tables (large maps; its chains only reject traffic to
     # Services without endpoints).

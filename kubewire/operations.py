@@ -109,8 +109,9 @@ def kernel_modules_loaded(statuses: dict[str, str]):
 
 
 def live_sysctls(probe_lines: list[str]) -> dict[str, str]:
-    """`key=value` lines (as `echo KEY=$(sysctl -n KEY)` prints them) by key."""
-    return dict(line.split("=", 1) for line in probe_lines if "=" in line)
+    """`key = value` lines (as `sysctl KEY…` prints them) by key."""
+    pairs = (line.partition("=") for line in probe_lines if "=" in line)
+    return {key.strip(): value.strip(" ") for key, _, value in pairs}
 
 
 def same_sysctl_value(live: str | None, wanted: str) -> bool:

@@ -30,6 +30,7 @@ from kubewire.facts import (
     record_digests_command,
     recorded_digests_probe,
     sha256,
+    unit_enabled_probe,
 )
 from kubewire.inventory import cluster_spec
 from kubewire.operations import (
@@ -155,12 +156,12 @@ def cni_probes(settings: CniSettings, wanted: dict[str, str]) -> tuple[tuple[str
         *((path, file_digest_probe(path)) for path in wanted),
         (LEGACY_LOOPBACK, file_digest_probe(f"{settings.conf_dir}/{LEGACY_LOOPBACK}")),
         ("routes", f"ip -4 route show proto {ROUTE_PROTO}"),
-        ("routes unit", f"systemctl is-enabled {ROUTES_UNIT}"),
+        ("routes unit", unit_enabled_probe(ROUTES_UNIT)),
         ("masquerade live", output_once(MASQUERADE_LISTING, list_masquerade,
                                         "| grep -o 'kubewire-masquerade [0-9a-f]*'")),
         ("masquerade listing", output_once(MASQUERADE_LISTING, list_masquerade, "| sha256sum | cut -d' ' -f1")),
         ("masquerade loaded", f"cat {MASQUERADE_LOADED}"),
-        ("masquerade unit", f"systemctl is-enabled {MASQUERADE_UNIT}"),
+        ("masquerade unit", unit_enabled_probe(MASQUERADE_UNIT)),
         ("weave links", f"for l in {' '.join(WEAVE_LINKS)}; do test -e /sys/class/net/$l && echo $l; done"),
         ("weave iptables", output_once(IPTABLES_RULES, "iptables-save", "| grep -E "
                            "'^[*]|^:WEAVE[ -]|^-A [^ ]+ .*(-j WEAVE(-[^ ]+)?|-[io] weave)( |$)'")),

@@ -25,7 +25,7 @@ from pyinfra.operations import apt, files, server
 
 from kubewire import paths
 from kubewire.cni_plugins import ARCHITECTURES, PluginsTarballError, download, sha256_of
-from kubewire.facts import file_digest_probe, first_line, node_probed
+from kubewire.facts import file_digest_probe, first_line, node_probed, unit_active_probe, unit_enabled_probe
 from kubewire.inventory import cluster_spec
 from kubewire.operations import text_file
 from kubewire.settings import ContainerdSettings
@@ -115,7 +115,7 @@ def containerd_node_probes(host_name: str) -> tuple[tuple[str, str], ...]:
         ("managed mirrors", f"grep -lF '{MANAGED_MARK}' {CERTS_DIR}/*/hosts.toml"),
         *(((UNIT_FILE, file_digest_probe(UNIT_FILE)),
            ("binaries", f"cd {PREFIX} && sha256sum bin/containerd* bin/ctr sbin/runc")) if upstream else ()),
-        ("state", "systemctl is-active containerd; systemctl is-enabled containerd"),
+        ("state", f"{unit_active_probe('containerd.service')}; {unit_enabled_probe('containerd.service')}"),
     )
 
 

@@ -17,7 +17,16 @@ from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import files, systemd
 
-from kubewire.facts import file_digest_probe, first_line, node_probed, output_once, sha256
+from kubewire.facts import (
+    READ_LOADED_UNITS,
+    file_digest_probe,
+    first_line,
+    node_probed,
+    output_once,
+    sha256,
+    unit_enabled_probe,
+    when_unit_active,
+)
 from kubewire.flannel import BRIDGE as FLANNEL_BRIDGE
 from kubewire.inventory import cluster_spec
 from kubewire.operations import NFT, checks, nft_table_loaded, nft_table_removed, step, text_file
@@ -38,10 +47,13 @@ WEAVE_BRIDGE = "weave"  # the bridge Weave Net puts a node's pods on
 # Every TCP port sshd listens on: its own sockets (`ss`), its effective config (`sshd -T`, which
 # also names ports of a restart still to come) and a socket-activating unit's (ssh.socket).
 SSHD_PORTS_PROBE = (
+    f"{READ_LOADED_UNITS}; "  # here, not in the group's subshell: the read's other probes share it
     "{ ss -Hltnp | awk '/\"sshd\"/ {n = split($4, a, \":\"); print a[n]}'; "
     "$(command -v sshd || echo /usr/sbin/sshd) -T | awk '$1 == \"port\" {print $2}'; "
-    "for unit in ssh.socket sshd.socket; do systemctl is-active -q \"$unit\" && "
-    "systemctl show -P Listen \"$unit\" | awk '{n = split($1, a, \":\"); print a[n]}'; done; } | sort -un"
+    + "".join(when_unit_active(unit, f"systemctl show -P Listen {unit} "
+                                     "| awk '{n = split($1, a, \":\"); print a[n]}'; ")
+              for unit in ("ssh.socket", "sshd.socket"))
+    + "} | sort -un"
 )
 
 
@@ -119,7 +131,7 @@ def firewall_node_probes(host_name: str) -> tuple[tuple[str, str], ...]:
         ("live", output_once(LISTING, LIST_TABLE, "| grep -o 'kubewire-rules [0-9a-f]*'")),
         ("live listing", output_once(LISTING, LIST_TABLE, "| sha256sum | cut -d' ' -f1")),
         ("loaded listing", f"cat {shlex.quote(LOADED_FILE)}"),
-        ("enabled", f"systemctl is-enabled {shlex.quote(UNIT)}"),
+        ("enabled", unit_enabled_probe(UNIT)),
         ("sshd ports", SSHD_PORTS_PROBE),
     )
 

@@ -8,7 +8,7 @@ from pyinfra import host
 from pyinfra.api import deploy
 
 from kubewire import operations
-from kubewire.facts import file_digest_probe, first_line, node_probed
+from kubewire.facts import HOSTNAME_PROBE, file_digest_probe, first_line, node_probed
 from kubewire.inventory import cluster_spec
 from kubewire.templates import render
 
@@ -17,7 +17,7 @@ HOSTS_FILE = "/etc/hosts"
 
 def hosts_node_probes(host_name: str) -> tuple[tuple[str, str], ...]:
     """The role's probes (the same for every host)."""
-    return (("hostname", "hostname"), ("hosts-file", file_digest_probe(HOSTS_FILE)))
+    return (("hostname", HOSTNAME_PROBE), ("hosts-file", file_digest_probe(HOSTS_FILE)))
 
 
 @deploy("Hosts")

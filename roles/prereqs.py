@@ -16,7 +16,7 @@ from pyinfra.api import deploy
 from pyinfra.api.exceptions import PyinfraError
 
 from kubewire import operations
-from kubewire.facts import file_digest_probe, first_line, lines, node_probed
+from kubewire.facts import file_digest_probe, first_line, lines, node_probed, swap_units_probe
 from kubewire.inventory import cluster_spec
 from kubewire.templates import render
 
@@ -66,9 +66,11 @@ def module_probe(module: str) -> str:
             f"then echo loaded; elif modprobe -n -q -- {name}; then echo loadable; else echo absent; fi")
 
 
-def sysctl_probe(key: str) -> str:
-    """Prints KEY=VALUE, the value as `sysctl -n` prints it (empty for an unknown key)."""
-    return f"echo {shlex.quote(key + '=')}\"$(sysctl -n -- {shlex.quote(key)})\""
+def sysctls_probe(keys) -> str:
+    """Prints `KEY = VALUE` per known key, the value as `sysctl -n` prints it, with one `sysctl` (it
+    goes on past an unknown key). Not the shell's `read` on /proc/sys: the kernel answers a read
+    from an offset other than 0 with nothing for a multi-value sysctl, and `read` reads byte by byte."""
+    return "sysctl " + " ".join(map(shlex.quote, keys))
 
 
 def wanted_state(host_name: str) -> tuple[str, tuple[str, ...], tuple[str, ...], tuple[str, ...], dict[str, str]]:
@@ -89,12 +91,11 @@ def prereqs_node_probes(host_name: str) -> tuple[tuple[str, str], ...]:
         ("packages", "dpkg-query -W -f='${Package} ${db:Status-Abbrev}\\n' " + shlex.join(packages)),
         ("modules-file", file_digest_probe(MODULES_FILE)),
         ("sysctl-file", file_digest_probe(SYSCTL_FILE)),
-        ("sysctls", " ; ".join(sysctl_probe(key) for key in sysctls)),
+        ("sysctls", sysctls_probe(sysctls)),
         *((f"module {module}", module_probe(module)) for module in modules),
         ("swaps", "tail -n +2 /proc/swaps"),
         ("fstab swap", "awk '!/^[[:space:]]*#/ && $3 == \"swap\"' /etc/fstab"),
-        ("swap units", "systemctl list-units --type=swap --all --plain --no-legend"
-                       " | awk '$2 != \"masked\" {print $1}'"),
+        ("swap units", swap_units_probe()),
     )
 
 

@@ -26,6 +26,10 @@ from kubewire.facts import (
     record_digests_command,
     recorded_digests_probe,
     split_sections,
+    swap_units_probe,
+    unit_active_probe,
+    unit_enabled_probe,
+    when_unit_active,
     whole_node_command,
 )
 from kubewire.roles.hosts import hosts
@@ -168,3 +172,52 @@ def test_recorded_digests_are_trusted_only_while_inode_size_and_ctime_are_the_re
     (directory / "bridge").write_text("X" * len("bridge" * 100))
     os.utime(directory / "bridge", ns=(before.st_atime_ns, before.st_mtime_ns))
     assert probe() == {"bridge": hashlib.sha256(b"X" * 600).hexdigest(), "host local": "e" * 64}
+
+
+# What systemd 252/257 print (`--plain --no-legend`): a failed unit may carry a mark before its name.
+LIST_UNITS = """containerd.service loaded active running containerd container runtime
+\u25cf kubewire-firewall.service loaded failed failed kubewire's firewall
+ssh.socket loaded inactive dead OpenBSD Secure Shell server socket
+dev-vdb.swap loaded active active /dev/vdb
+swapfile.swap masked inactive dead swapfile.swap
+"""
+LIST_UNIT_FILES = """containerd.service enabled enabled
+kubewire-firewall.service disabled enabled
+kubewire-pod-routes.service masked enabled
+"""
+
+
+@pytest.fixture
+def fake_systemctl(tmp_path):
+    """A `systemctl` first on PATH that answers list-units and list-unit-files and logs each call."""
+    calls = tmp_path / "calls"
+    (tmp_path / "list-units").write_text(LIST_UNITS)
+    (tmp_path / "list-unit-files").write_text(LIST_UNIT_FILES)
+    (tmp_path / "systemctl").write_text(f'#!/bin/sh\necho "$1" >> {calls}\ncat "{tmp_path}/$1"\n')
+    (tmp_path / "systemctl").chmod(0o755)
+    return {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"}, calls
+
+
+def test_every_unit_question_of_a_read_costs_two_systemctl_calls(fake_systemctl):
+    env, calls = fake_systemctl
+    probes = (("containerd active", unit_active_probe("containerd.service")),
+              ("firewall active", unit_active_probe("kubewire-firewall.service")),
+              ("firewalld active", unit_active_probe("firewalld.service")),  # not loaded: inactive
+              ("containerd enabled", unit_enabled_probe("containerd.service")),
+              ("firewall enabled", unit_enabled_probe("kubewire-firewall.service")),
+              ("routes enabled", unit_enabled_probe("kubewire-pod-routes.service")),
+              ("masquerade enabled", unit_enabled_probe("kubewire-pod-masquerade.service")),  # no unit file
+              ("swap units", swap_units_probe()),
+              ("ssh socket", when_unit_active("ssh.socket", "echo listening")),
+              ("containerd again", when_unit_active("containerd.service", "echo running")))
+    output = subprocess.run(["sh", "-c", Probes().command(probes)], env=env, capture_output=True, text=True, check=True)
+    assert Probes().process(output.stdout.splitlines()) == {
+        "containerd active": ["active"], "firewall active": ["failed"], "firewalld active": ["inactive"],
+        "containerd enabled": ["enabled"], "firewall enabled": ["disabled"], "routes enabled": ["masked"],
+        "masquerade enabled": [], "swap units": ["dev-vdb.swap"], "ssh socket": [], "containerd again": ["running"]}
+    assert calls.read_text().split() == ["list-units", "list-unit-files"]
+
+
+def test_a_unit_no_read_asks_systemd_about_is_refused():
+    with pytest.raises(ValueError, match="docker.service is not in ASKED_UNITS"):
+        unit_enabled_probe("docker.service")

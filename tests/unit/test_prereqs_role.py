@@ -13,7 +13,7 @@ from kubewire.roles.prereqs import (
     MissingKernelModule,
     module_probe,
     prereqs,
-    sysctl_probe,
+    sysctls_probe,
 )
 from kubewire.templates import render
 from tests.unit.plan import fake_host, plan, probes_answer
@@ -128,7 +128,7 @@ def run_probes(*probes: tuple[str, str]) -> dict[str, list[str]]:
 def test_the_sysctl_probe_reads_a_multi_value_sysctl_as_the_operation_compares_it():
     key = "net.ipv4.ip_local_port_range"
     kernel = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text()  # "32768\t60999\n"
-    live = live_sysctls(lines(run_probes(("sysctls", sysctl_probe(key))), "sysctls"))
+    live = live_sysctls(lines(run_probes(("sysctls", sysctls_probe(["kernel.no_such_key", key]))), "sysctls"))
     assert same_sysctl_value(live[key], " ".join(kernel.split()))
 
 
