@@ -60,7 +60,7 @@ ExecStart=/usr/local/sbin/kubewire-lab-cgroups-rw
 [Install]
 WantedBy=sysinit.target
 """
-RECIPE_VERSION = 3  # bump when the preparation below changes
+RECIPE_VERSION = 4  # bump when the preparation below changes
 
 
 def controller_mirror() -> str:
@@ -160,6 +160,21 @@ def _prepare_cached_root(root: Path) -> None:
     wants = etc / "systemd/system/sysinit.target.wants"
     wants.mkdir(exist_ok=True)
     (wants / CGROUPS_RW_UNIT).symlink_to(f"/etc/systemd/system/{CGROUPS_RW_UNIT}")
+    _finish_first_boot(root)
+
+
+def _finish_first_boot(root: Path) -> None:
+    """Do once here what every node's first boot would redo: the units with ConditionNeedsUpdate=/etc
+    or /var (ldconfig, systemd-sysusers, the journal catalog, systemd-update-done) run only while /usr
+    is newer than /etc/.updated or /var/.updated (systemd.unit(5), ConditionNeedsUpdate=). Their work
+    is done, then both stamps get /usr's modification time, as systemd-update-done gives them. Fifty
+    nodes booting together on two cores each saved from an ldconfig is seconds off `lab up`."""
+    for command in (("ldconfig",), ("systemd-sysusers",), ("journalctl", "--update-catalog")):
+        run("chroot", str(root), *command)
+    usr = (root / "usr").stat()
+    for stamp in (root / "etc/.updated", root / "var/.updated"):
+        stamp.write_text("# The first-boot updates were done when kubewire built this node root.\n")
+        os.utime(stamp, ns=(usr.st_atime_ns, usr.st_mtime_ns))
 
 
 def package_debs(suite: str, package: str) -> list[Path]:
