@@ -11,10 +11,10 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 from importlib.metadata import version
 from typing import Any
 
-import kubernetes_validate
 import yaml
 
 from . import paths
@@ -130,7 +130,7 @@ class Manifest:
     def without_namespace(self) -> Manifest:
         """This manifest without its Namespace: for a namespace that exists and is not kubewire's."""
         objects = tuple(obj for obj in self.objects if obj["kind"] != "Namespace")
-        return Manifest(self.name, objects, _dump(list(objects), self.name), self.addon, self.secret)
+        return Manifest(self.name, objects, dump(list(objects), self.name), self.addon, self.secret)
 
 
 def _resource_type(obj: dict) -> str:
@@ -159,17 +159,23 @@ def _labelled(obj: dict, addon: Addon) -> dict:
     return obj
 
 
-class _Dumper(yaml.SafeDumper):
+def _block_strings(dumper_class: type) -> type:
     """Multi-line strings (the Corefile, kube-proxy's config) as readable `|` blocks."""
+    dumper = type(f"Block{dumper_class.__name__}", (dumper_class,), {})
+    dumper.add_representer(str, lambda dumper, value: dumper.represent_scalar(
+        "tag:yaml.org,2002:str", value, style="|" if "\n" in value else None))
+    return dumper
 
 
-_Dumper.add_representer(str, lambda dumper, value: dumper.represent_scalar(
-    "tag:yaml.org,2002:str", value, style="|" if "\n" in value else None))
+# libyaml's emitter when PyYAML has it (four times faster); its text is the same as the Python
+# emitter's (tests/unit/test_manifests.py), so controllers with and without it apply the same.
+PYTHON_DUMPER = _block_strings(yaml.SafeDumper)
+_Dumper = _block_strings(getattr(yaml, "CSafeDumper", yaml.SafeDumper))
 
 
-def _dump(objects: list[dict], source: str) -> str:
+def dump(objects: list[dict], source: str, dumper: type = _Dumper) -> str:
     header = f"# Rendered by kubewire from templates/{source}/; edit the spec, not this file.\n"
-    return header + yaml.dump_all(objects, Dumper=_Dumper, sort_keys=False, explicit_start=True)
+    return header + yaml.dump_all(objects, Dumper=dumper, sort_keys=False, explicit_start=True)
 
 
 def render_addon(spec: ClusterSpec, addon: Addon) -> Manifest:
@@ -177,7 +183,7 @@ def render_addon(spec: ClusterSpec, addon: Addon) -> Manifest:
                   image=addon.image(spec), ports=PORTS,
                   **addon.context(spec))
     objects = [_labelled(obj, addon) for obj in parse_objects(text)]
-    return Manifest(addon.name, tuple(objects), _dump(objects, addon.name), addon)
+    return Manifest(addon.name, tuple(objects), dump(objects, addon.name), addon)
 
 
 def fingerprint(obj: dict, spec: ClusterSpec) -> str:
@@ -218,13 +224,20 @@ def _redacted(obj: dict) -> dict:
 VALIDATED_DIR_NAME = "schema-valid"
 
 
+@cache
+def _validator_version() -> str:
+    return version("kubernetes-validate")
+
+
 def schema_problems(obj: dict, kubernetes_version: str) -> list[Problem]:
     """Strict validation against the Kubernetes schema: unknown fields and unknown kinds fail."""
     checked = _redacted(obj)
     validated = paths.CACHE_DIR / VALIDATED_DIR_NAME
-    passed = validated / key_of(checked, kubernetes_version, version("kubernetes-validate"))
+    passed = validated / key_of(checked, kubernetes_version, _validator_version())
     if passed.exists():
         return []
+    import kubernetes_validate  # here: its schemas' import (jsonschema) is a re-run's cost only when it validates
+
     try:
         kubernetes_validate.validate(checked, kubernetes_version, strict=True)
     except kubernetes_validate.ValidationError as error:

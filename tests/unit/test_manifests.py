@@ -7,6 +7,7 @@ import pytest
 import yaml
 
 from kubewire import versions
+from kubewire.manifest_render import PYTHON_DUMPER, dump
 from kubewire.manifests import (
     ADDONS,
     ManifestError,
@@ -58,6 +59,16 @@ def test_every_object_validates_strictly(settings):
 def test_rendered_files_parse_back_to_the_validated_objects():
     for manifest in render_all(two_node_spec()):
         assert parse_objects(manifest.text) == list(manifest.objects)
+
+
+@pytest.mark.parametrize("settings", [
+    {}, {"kube_proxy_mode": "ipvs", "coredns_stub_domains": {"corp.example": ["10.0.0.53"]}}])
+def test_the_text_is_the_same_with_and_without_libyaml(settings):
+    """Controllers with and without PyYAML's libyaml must apply the same text, or each run of one
+    would apply again what the other applied."""
+    for addon in ADDONS:
+        manifest = render_addon(two_node_spec(**settings), addon)
+        assert manifest.text == dump(list(manifest.objects), addon.name, PYTHON_DUMPER)
 
 
 def test_every_object_is_labelled_for_deletion_by_add_on():
