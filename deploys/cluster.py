@@ -10,6 +10,7 @@ from kubewire.connection import disable_nagle
 from kubewire.facts import read_together
 from kubewire.identity import check_node_identities, identity_node_probes
 from kubewire.inventory import cluster_spec
+from kubewire.operations import deploy_file_as_module
 from kubewire.roles.addons import addons, addons_node_probes
 from kubewire.roles.cni import cni, cni_node_probes
 from kubewire.roles.containerd import containerd, containerd_node_probes
@@ -21,6 +22,7 @@ from kubewire.roles.prereqs import prereqs, prereqs_node_probes
 from kubewire.runlock import take_run_lock
 
 disable_nagle()  # small remote commands no longer wait on delayed ACKs
+deploy_file_as_module(__file__)  # pyinfra orders each operation call from the call stack: cheaply then
 # One run per node at a time, held until this run ends; a node held by another run stops it here.
 take_run_lock()
 # Parsed and validated once, before any fact is read or anything changes (exit 2 on errors).

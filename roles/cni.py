@@ -25,6 +25,7 @@ from kubewire.cni_plugins import PluginsTarballError, plugin_digests, plugins_su
 from kubewire.facts import (
     file_digest_probe,
     first_line,
+    lines,
     node_probed,
     output_once,
     record_digests_command,
@@ -36,6 +37,7 @@ from kubewire.inventory import cluster_spec
 from kubewire.operations import (
     NFT,
     Step,
+    TableListing,
     checks,
     cni_configs_moved_aside,
     cni_plugins_linked,
@@ -66,7 +68,7 @@ RT_PROTOS_FILE = "/etc/iproute2/rt_protos.d/kubewire.conf"
 # works with the firewall off and beside kube-proxy's tables in every mode.
 MASQUERADE_TABLE = "ip kubewire_cni"
 # Shell variables the probes share an output in (kubewire.facts.output_once): one listing each.
-MASQUERADE_LISTING, IPTABLES_RULES = "kubewire_masquerade_table", "kubewire_iptables_rules"
+IPTABLES_RULES = "kubewire_iptables_rules"
 MASQUERADE_RULES = "/etc/kubewire/pod-masquerade.nft"
 MASQUERADE_LOADED = "/etc/kubewire/pod-masquerade.loaded"  # sha256 of the table's listing once loaded
 MASQUERADE_UNIT = "kubewire-pod-masquerade.service"
@@ -146,7 +148,6 @@ def masquerade_rules() -> tuple[str, str]:
 def cni_probes(settings: CniSettings, wanted: dict[str, str]) -> tuple[tuple[str, str], ...]:
     """The role's one probe: every value that reaches the node's shell is quoted."""
     bin_dir, conf_dir = shlex.quote(settings.bin_dir), shlex.quote(settings.conf_dir)
-    list_masquerade = f"{NFT} list table {MASQUERADE_TABLE}"
     return (
         ("machine", "uname -m"),
         ("plugins", recorded_digests_probe(settings.bin_dir, PLUGIN_DIGESTS)),
@@ -157,9 +158,7 @@ def cni_probes(settings: CniSettings, wanted: dict[str, str]) -> tuple[tuple[str
         (LEGACY_LOOPBACK, file_digest_probe(f"{settings.conf_dir}/{LEGACY_LOOPBACK}")),
         ("routes", f"ip -4 route show proto {ROUTE_PROTO}"),
         ("routes unit", unit_enabled_probe(ROUTES_UNIT)),
-        ("masquerade live", output_once(MASQUERADE_LISTING, list_masquerade,
-                                        "| grep -o 'kubewire-masquerade [0-9a-f]*'")),
-        ("masquerade listing", output_once(MASQUERADE_LISTING, list_masquerade, "| sha256sum | cut -d' ' -f1")),
+        ("masquerade listing", f"{NFT} list table {MASQUERADE_TABLE}"),
         ("masquerade loaded", f"cat {MASQUERADE_LOADED}"),
         ("masquerade unit", unit_enabled_probe(MASQUERADE_UNIT)),
         ("weave links", f"for l in {' '.join(WEAVE_LINKS)}; do test -e /sys/class/net/$l && echo $l; done"),
@@ -320,13 +319,13 @@ def _pod_routes(probed: dict, wanted: dict[str, str]) -> list[Step]:
 
 
 def _pod_masquerade(probed: dict, wanted: dict[str, str]) -> list[Step]:
+    listing = TableListing(tuple(lines(probed, "masquerade listing")))
     return [*_unit_enabled(MASQUERADE_UNIT, MASQUERADE_UNIT_FILE, wanted, probed, "masquerade unit",
                            "pod masquerading comes back at boot"),
             step(f"Masquerade pod traffic leaving the pod network (nft -f {MASQUERADE_RULES})", nft_table_loaded,
                  table=MASQUERADE_TABLE, rules_file=MASQUERADE_RULES, loaded_file=MASQUERADE_LOADED,
                  wanted_digest=masquerade_rules()[1],
-                 live_digest=first_line(probed, "masquerade live").removeprefix("kubewire-masquerade "),
-                 live_listing=first_line(probed, "masquerade listing"),
+                 live_digest=listing.marker("kubewire-masquerade"), live_listing=listing.digest,
                  loaded_listing=first_line(probed, "masquerade loaded"))]
 
 
@@ -345,7 +344,8 @@ def _remove_bridge_network(wanted: dict[str, str], probed: dict) -> list[Step]:
         steps.append(step(f"Disable {unit}", systemd_unit_disabled, unit=unit,
                           enabled=first_line(probed, probe) == "enabled"))
     steps.append(step("Remove kubewire's pod masquerading (Weave masquerades itself)", nft_table_removed,
-                      table=MASQUERADE_TABLE, present=bool(first_line(probed, "masquerade live"))))
+                      table=MASQUERADE_TABLE,
+                      present=TableListing(tuple(lines(probed, "masquerade listing"))).present))
     found = [path for path in wanted if first_line(probed, path)]
     found += [MASQUERADE_LOADED] if first_line(probed, "masquerade loaded") else []
     steps.append(step("Remove the bridge network's files", files_removed, paths=found, why="no bridge network files"))

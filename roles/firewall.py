@@ -21,15 +21,15 @@ from kubewire.facts import (
     READ_LOADED_UNITS,
     file_digest_probe,
     first_line,
+    lines,
     node_probed,
-    output_once,
     sha256,
     unit_enabled_probe,
     when_unit_active,
 )
 from kubewire.flannel import BRIDGE as FLANNEL_BRIDGE
 from kubewire.inventory import cluster_spec
-from kubewire.operations import NFT, checks, nft_table_loaded, nft_table_removed, step, text_file
+from kubewire.operations import NFT, TableListing, checks, nft_table_loaded, nft_table_removed, step, text_file
 from kubewire.ports import node_rules
 from kubewire.templates import render
 
@@ -39,7 +39,6 @@ RULES_FILE = "/etc/kubewire/firewall.nft"
 # lists differently was changed by hand (or flushed) and is loaded again.
 LOADED_FILE = "/etc/kubewire/firewall.loaded"
 LIST_TABLE = f"{shlex.quote(NFT)} list table {TABLE}"
-LISTING = "kubewire_firewall_table"  # the shell variable the probes share the listing in
 UNIT = "kubewire-firewall.service"
 UNIT_FILE = f"/etc/systemd/system/{UNIT}"
 WEAVE_BRIDGE = "weave"  # the bridge Weave Net puts a node's pods on
@@ -127,9 +126,7 @@ def firewall_node_probes(host_name: str) -> tuple[tuple[str, str], ...]:
     return (
         ("rules-file", file_digest_probe(RULES_FILE)),
         ("unit-file", file_digest_probe(UNIT_FILE)),
-        ("table", output_once(LISTING, LIST_TABLE, "| grep -q . && echo present")),
-        ("live", output_once(LISTING, LIST_TABLE, "| grep -o 'kubewire-rules [0-9a-f]*'")),
-        ("live listing", output_once(LISTING, LIST_TABLE, "| sha256sum | cut -d' ' -f1")),
+        ("table listing", LIST_TABLE),
         ("loaded listing", f"cat {shlex.quote(LOADED_FILE)}"),
         ("enabled", unit_enabled_probe(UNIT)),
         ("sshd ports", SSHD_PORTS_PROBE),
@@ -148,6 +145,7 @@ def firewall() -> None:
 
     ssh_ports = ssh_ports_to_keep(probed)
     rules, rules_digest, unit = firewall_files(host.name, ssh_ports)
+    listing = TableListing(tuple(lines(probed, "table listing")))
     unit_changed = first_line(probed, "unit-file") != sha256(unit)
     steps = [
         step(f"Write the allow-list {RULES_FILE}", text_file, path=RULES_FILE, text=rules,
@@ -159,8 +157,7 @@ def firewall() -> None:
                           enabled=True, running=None, daemon_reload=unit_changed))
     steps.append(step("Load the allow-list atomically", nft_table_loaded, table=TABLE, rules_file=RULES_FILE,
                       loaded_file=LOADED_FILE, wanted_digest=rules_digest,
-                      live_digest=first_line(probed, "live").removeprefix("kubewire-rules "),
-                      live_listing=first_line(probed, "live listing"),
+                      live_digest=listing.marker("kubewire-rules"), live_listing=listing.digest,
                       loaded_listing=first_line(probed, "loaded listing")))
     checks(name=f"Allow-list {RULES_FILE} written, enabled at boot and loaded atomically; SSH kept open on "
                 f"{describe_ssh_ports(ssh_ports)}", steps=steps)
@@ -168,7 +165,7 @@ def firewall() -> None:
 
 def _remove(enabled: bool, probed: dict) -> None:
     nft_table_removed(name="Remove kubewire's nftables table", table=TABLE,
-                      present=first_line(probed, "table") == "present")
+                      present=TableListing(tuple(lines(probed, "table listing"))).present)
     if enabled:
         systemd.service(name=f"Disable {UNIT}", service=UNIT, enabled=False, running=None)
     for name, path in (("rules-file", RULES_FILE), ("unit-file", UNIT_FILE), ("loaded listing", LOADED_FILE)):

@@ -30,9 +30,13 @@ REPO_PACKAGES = (
 # an upstream release.
 CNI_PACKAGE = "containernetworking-plugins"
 NODE_REPO_MOUNT = "/srv/kubewire-apt"
-# Timers that would only try to reach a mirror the nodes cannot see.
+# Timers that would only try to reach a mirror the nodes cannot see, and what no node uses but
+# every node would start, on cores the whole lab shares: login prompts on consoles nobody attaches
+# to (--console=passive), systemd-logind (no session registers with it: libpam-systemd is not in the
+# node root) and a huge pages mount.
 MASKED_UNITS = ("apt-daily.timer", "apt-daily-upgrade.timer", "e2scrub_all.timer", "fstrim.timer",
-                "dpkg-db-backup.timer", "getty@tty1.service")
+                "dpkg-db-backup.timer", "getty@tty1.service", "console-getty.service", "systemd-logind.service",
+                "dev-hugepages.mount")
 
 # systemd-nspawn mounts the cgroup v1 controllers read-only in a node, and no nspawn option
 # changes that; a container runtime must create groups there (runc: "mkdir

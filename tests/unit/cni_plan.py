@@ -9,6 +9,7 @@ import tarfile
 
 from kubewire.cni_plugins import plugin_digests
 from kubewire.facts import sha256
+from kubewire.operations import TableListing
 from kubewire.roles import cni as cni_role
 from kubewire.settings import CniSettings
 from tests.unit.plan import fake_host, plan, probes_answer
@@ -35,6 +36,11 @@ def tarball_data(tarball, **extra):
             "cni_plugins_tarball_sha256": digest, "cni_plugins_version": "9.9.9", **extra}
 
 
+def masquerade_listing(digest: str, *more: str) -> list[str]:
+    """`nft list table ip kubewire_cni` as the node prints it: its comment carries the rules' digest."""
+    return ["table ip kubewire_cni {", f'\tcomment "kubewire-masquerade {digest}"', *more, "}"]
+
+
 def converged(tarball, files_for_host=None, **changes) -> dict:
     """Probe answers of a node where everything the role writes is in place and loaded."""
     installed = [f"{sha}  {name}" for name, sha in plugin_digests(tarball[0]).items()]
@@ -42,10 +48,10 @@ def converged(tarball, files_for_host=None, **changes) -> dict:
     for path, text in (files_for_host or {}).items():
         state[path] = sha256(text)
     rules = (files_for_host or {}).get(cni_role.MASQUERADE_RULES, "")
-    live = re.search(r'comment "(kubewire-masquerade [0-9a-f]+)"', rules)
+    live = re.search(r'comment "kubewire-masquerade ([0-9a-f]+)"', rules)
+    listing = masquerade_listing(live.group(1)) if live else []
     state.update({"routes": [], "routes unit": "enabled", "masquerade unit": "enabled",
-                  "masquerade live": live.group(1) if live else "",
-                  "masquerade listing": "f" * 64, "masquerade loaded": "f" * 64,
+                  "masquerade listing": listing, "masquerade loaded": TableListing(tuple(listing)).digest,
                   cni_role.LEGACY_LOOPBACK: "", "weave links": [], "weave iptables": [], "weave files": [],
                   "flannel files": [], "flannel plugin": "", "flannel conflist": "", "flannel subnet": "", "links": [],
                   "flannel iptables": []})

@@ -10,7 +10,6 @@ import threading
 import pytest
 
 from kubewire.cni_plugins import PluginsTarballError, download, plugins_tarball
-from kubewire.facts import sha256
 from kubewire.roles import cni as cni_role
 from kubewire.settings import CniSettings
 from tests.unit.cni_plan import (
@@ -175,7 +174,7 @@ def test_package_source_installs_the_package_and_links_its_plugins(tarball):
 def test_a_fresh_node_gets_the_masquerade_table_loaded_and_restored_at_boot(tarball):
     def fresh(files):
         state = converged(tarball, routes=live_routes(), **{path: "" for path in files})  # none written yet
-        state.update({"masquerade unit": "", "masquerade listing": sha256(""), "masquerade loaded": ""})
+        state.update({"masquerade unit": "", "masquerade listing": [], "masquerade loaded": ""})
         return state
     result = plan_both(tarball, fresh)
     commands = result["controlplane"]
@@ -191,8 +190,11 @@ def test_a_fresh_node_gets_the_masquerade_table_loaded_and_restored_at_boot(tarb
 
 
 def test_a_masquerade_table_changed_by_hand_is_loaded_again(tarball):
-    commands = plan_cni(tarball, lambda files: converged(tarball, files, routes=live_routes(),
-                                                          **{"masquerade listing": "0" * 64}))
+    def changed_by_hand(files):
+        state = converged(tarball, files, routes=live_routes())
+        state["masquerade listing"] = state["masquerade listing"][:-1] + ["\tchain added_by_hand {", "\t}", "}"]
+        return state
+    commands = plan_cni(tarball, changed_by_hand)
     assert commands == ["/usr/sbin/nft -f /etc/kubewire/pod-masquerade.nft",
                         "/usr/sbin/nft list table ip kubewire_cni | sha256sum | cut -d' ' -f1 "
                         "> /etc/kubewire/pod-masquerade.loaded"]

@@ -7,6 +7,7 @@ import pytest
 
 from kubewire.facts import sha256
 from kubewire.inventory import spec_from_inventory
+from kubewire.operations import TableListing
 from kubewire.ports import CONTROLPLANE_PORTS, WORKER_PORTS, required_ports
 from kubewire.roles import firewall as firewall_role
 from kubewire.spec import SpecError
@@ -165,10 +166,16 @@ def firewall_plan(state: dict, **host_data) -> list[str]:
     return plan([fake_host(*CP, probes_answer(state), **host_data)], [], firewall_role.firewall)["controlplane"]
 
 
+def table_listing(digest: str, *more: str) -> list[str]:
+    """`nft list table inet kubewire` as the node prints it: its comment carries the rules' digest."""
+    return ["table inet kubewire {", f'\tcomment "kubewire-rules {digest}"', *more, "}"]
+
+
 def converged(ssh_ports=None, **host_data) -> dict:
     rules, digest, unit = render_for("controlplane", ssh_ports=ssh_ports, **host_data)
-    return {"rules-file": sha256(rules), "unit-file": sha256(unit), "table": "present",
-            "live": f"kubewire-rules {digest}", "live listing": "abc", "loaded listing": "abc", "enabled": "enabled",
+    listing = table_listing(digest)
+    return {"rules-file": sha256(rules), "unit-file": sha256(unit), "table listing": listing,
+            "loaded listing": TableListing(tuple(listing)).digest, "enabled": "enabled",
             "sshd ports": [str(port) for port in ssh_ports or ()]}
 
 
@@ -182,13 +189,14 @@ RELOAD = ["/usr/sbin/nft -f /etc/kubewire/firewall.nft",
 
 def test_a_flushed_table_is_loaded_again_without_rewriting_files():
     state = converged()
-    state["live"] = ""
+    state["table listing"] = []  # `nft flush ruleset`
     assert firewall_plan(state) == RELOAD
 
 
 def test_a_table_changed_by_hand_is_loaded_again():
     state = converged()
-    state["live listing"] = "def"  # same version comment, different rules
+    digest = render_for("controlplane")[1]
+    state["table listing"] = table_listing(digest, "\tchain added_by_hand {", "\t}")  # same comment, other rules
     assert firewall_plan(state) == RELOAD
 
 

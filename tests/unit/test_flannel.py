@@ -157,7 +157,7 @@ def flannel_mode(tarball, **changes):  # noqa: F811 (the fixture's value, passed
         answer = converged(tarball, files, **changes)
         for path in files:
             answer[path] = ""
-        answer.update({"routes unit": "", "masquerade unit": "", "masquerade live": "", "masquerade loaded": "",
+        answer.update({"routes unit": "", "masquerade unit": "", "masquerade listing": [], "masquerade loaded": "",
                        "conf files": [flannel.CONFLIST], "flannel conflist": hashlib.sha256(
                            flannel.conflist().encode()).hexdigest(), **changes})
         return answer
