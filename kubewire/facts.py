@@ -74,6 +74,12 @@ def read_line(path: str) -> str:
     return f"read -r line < {shlex.quote(path)} && printf '%s\\n' \"$line\""
 
 
+def existing_paths_probe(*paths: str) -> str:
+    """Prints each of `paths` that exists (a dangling link too), as `ls -1d --` would but without a
+    process. Each path is a shell word: quote it, or leave a glob unquoted to have it expanded."""
+    return f'for path in {" ".join(paths)}; do [ -e "$path" ] || [ -L "$path" ] && printf \'%s\\n\' "$path"; done'
+
+
 HOSTNAME_PROBE = read_line("/proc/sys/kernel/hostname")  # what hostname(1) prints: uname's nodename
 
 

@@ -37,7 +37,8 @@ FOREIGN_FIREWALL_PROBES = (
                          "| while read -r family name; do case \"$family $name\" in 'inet kubewire'|'ip kube-proxy'|"
                          "'ip6 kube-proxy') ;; *) nft -j list table \"$family\" \"$name\" ;; esac; done"),
     # Legacy iptables only where its filter table exists (listing it would otherwise create it).
-    ("iptables legacy", "grep -qx filter /proc/net/ip_tables_names && iptables-legacy-save -t filter"),
+    ("iptables legacy", "[ -e /proc/net/ip_tables_names ] && grep -qx filter /proc/net/ip_tables_names "
+                        "&& iptables-legacy-save -t filter"),
 )
 MAX_DEPTH = 16
 

@@ -23,6 +23,7 @@ from pyinfra.operations import apt, files, server, systemd
 from kubewire import flannel
 from kubewire.cni_plugins import PluginsTarballError, plugin_digests, plugins_subset, plugins_tarball
 from kubewire.facts import (
+    existing_paths_probe,
     file_digest_probe,
     first_line,
     lines,
@@ -151,8 +152,8 @@ def cni_probes(settings: CniSettings, wanted: dict[str, str]) -> tuple[tuple[str
     return (
         ("machine", "uname -m"),
         ("plugins", recorded_digests_probe(settings.bin_dir, PLUGIN_DIGESTS)),
-        ("package links", f"for f in {DEBIAN_PLUGINS_DIR}/*; do "
-                          f'echo "$(basename "$f") $(readlink -- {bin_dir}/"$(basename "$f")")"; done'),
+        ("package links", f"for f in {DEBIAN_PLUGINS_DIR}/*; do [ -e \"$f\" ] || continue; "
+                          f'echo "${{f##*/}} $(readlink -- {bin_dir}/"${{f##*/}}")"; done'),
         ("conf files", f"ls -1A -- {conf_dir}"),
         *((path, file_digest_probe(path)) for path in wanted),
         (LEGACY_LOOPBACK, file_digest_probe(f"{settings.conf_dir}/{LEGACY_LOOPBACK}")),
@@ -164,23 +165,26 @@ def cni_probes(settings: CniSettings, wanted: dict[str, str]) -> tuple[tuple[str
         ("weave links", f"for l in {' '.join(WEAVE_LINKS)}; do test -e /sys/class/net/$l && echo $l; done"),
         ("weave iptables", output_once(IPTABLES_RULES, "iptables-save", "| grep -E "
                            "'^[*]|^:WEAVE[ -]|^-A [^ ]+ .*(-j WEAVE(-[^ ]+)?|-[io] weave)( |$)'")),
-        ("weave files", f"ls -1d -- {conf_dir}/{WEAVE_CONFLIST} {conf_dir}/10-weave.conf {bin_dir}/weave-net "
-                        f"{bin_dir}/weave-ipam {bin_dir}/weave-plugin-* {WEAVE_DB_DIR}"),
+        ("weave files", existing_paths_probe(f"{conf_dir}/{WEAVE_CONFLIST}", f"{conf_dir}/10-weave.conf",
+                                             f"{bin_dir}/weave-net", f"{bin_dir}/weave-ipam",
+                                             f"{bin_dir}/weave-plugin-*", WEAVE_DB_DIR)),
         *flannel_probes(settings),
     )
 
 
 def flannel_probes(settings: CniSettings) -> tuple[tuple[str, str], ...]:
-    bin_dir, conf_dir = shlex.quote(settings.bin_dir), shlex.quote(settings.conf_dir)
+    bin_dir, conf_dir, bridge = (shlex.quote(value) for value in (settings.bin_dir, settings.conf_dir, settings.bridge))
     return (
-        ("flannel files", f"ls -1d -- {conf_dir}/{flannel.CONFLIST} {bin_dir}/{flannel.PLUGIN} {flannel.RUN_DIR}"),
+        ("flannel files", existing_paths_probe(f"{conf_dir}/{flannel.CONFLIST}", f"{bin_dir}/{flannel.PLUGIN}",
+                                               flannel.RUN_DIR)),
         ("flannel plugin", file_digest_probe(f"{settings.bin_dir}/{flannel.PLUGIN}")),
         ("flannel conflist", file_digest_probe(f"{settings.conf_dir}/{flannel.CONFLIST}")),
-        ("flannel subnet", f"sed -n 's/^FLANNEL_SUBNET=//p' {flannel.SUBNET_ENV}"),
+        ("flannel subnet", f"[ -e {flannel.SUBNET_ENV} ] && sed -n 's/^FLANNEL_SUBNET=//p' {flannel.SUBNET_ENV}"),
         ("flannel iptables", output_once(IPTABLES_RULES, "iptables-save",
                                          f"| grep -E '^[*]|^:{flannel.CHAIN_PREFIX}-|"
                                          f"^-A [^ ]+ .*-j {flannel.CHAIN_PREFIX}-[^ ]+( |$)'")),
-        ("links", f"for l in {flannel.VXLAN_LINK} {shlex.quote(settings.bridge)} {flannel.BRIDGE}; do "
+        # The bridge network's bridge is often flannel's too (cni0): asked once.
+        ("links", f"for l in {' '.join(dict.fromkeys((flannel.VXLAN_LINK, bridge, flannel.BRIDGE)))}; do "
                   'test -e /sys/class/net/$l && echo "$l $(ip -4 -o addr show dev $l | awk \'{print $4}\' | '
                   "tr '\\n' ' ')\"; done"),
     )

@@ -93,7 +93,7 @@ def prereqs_node_probes(host_name: str) -> tuple[tuple[str, str], ...]:
         ("sysctl-file", file_digest_probe(SYSCTL_FILE)),
         ("sysctls", sysctls_probe(sysctls)),
         *((f"module {module}", module_probe(module)) for module in modules),
-        ("swaps", "tail -n +2 /proc/swaps"),
+        ("swaps", "{ read -r _ && while read -r swap; do echo \"$swap\"; done; } < /proc/swaps"),  # all but the header
         ("fstab swap", "awk '!/^[[:space:]]*#/ && $3 == \"swap\"' /etc/fstab"),
         ("swap units", swap_units_probe()),
     )

@@ -94,7 +94,7 @@ def test_check_lists_every_error_and_exits_2(tmp_path, monkeypatch):
 
 
 def test_check_passes_the_local_lab_inventory(tmp_path, monkeypatch):
-    monkeypatch.setattr(kubewire.lab, "STATE_DIR", tmp_path / "no-lab")  # no lab up: the default 3 nodes
+    monkeypatch.setattr(kubewire.lab.base, "STATE_DIR", tmp_path / "no-lab")  # no lab up: the default 3 nodes
     # The lab's plugins tarball is built by `kubewire lab up`; the spec checks it on the controller.
     tarball = tmp_path / "cni-plugins.tgz"
     tarball.write_bytes(b"plugins")
