@@ -92,9 +92,8 @@ def shared_output(variable: str, command: str) -> str:
 
 def output_once(variable: str, command: str, then: str = "") -> str:
     """Prints what `command` prints (through the pipeline `then`, e.g. "| sha256sum"), running it only
-    for the first probe of a read that asks (`shared_output`): one `nft list table` for a table's
-    presence, marker and digest. It is printed with one final newline, as `nft list table` and
-    `iptables-save` end theirs."""
+    for the first probe of a read that asks (`shared_output`): one `iptables-save` for Weave's and
+    flannel's checks. It is printed with one final newline, as `iptables-save` ends its output."""
     return f'{shared_output(variable, command)}; printf \'%s\\n\' "${variable}" {then}'.rstrip()
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import posixpath
 import re
 import sys
 import types
@@ -28,7 +29,7 @@ from typing import Any
 
 import yaml
 from pyinfra import host, logger
-from pyinfra.api import QuoteString, StringCommand, operation
+from pyinfra.api import FileUploadCommand, QuoteString, StringCommand, operation
 from pyinfra.operations import apt, files, server
 
 from .facts import sha256
@@ -66,6 +67,24 @@ def step(description: str, operation_: Callable, **arguments: Any) -> Step:
     return Step(description, operation_, arguments)
 
 
+def unit_enabled(unit: str, unit_file_changed: bool, enablement: str, why: str) -> Step:
+    """The step that keeps `unit` enabled; `enablement` is what `unit_enabled_probe` printed."""
+    return step(f"Enable {unit} ({why})", systemd_unit_enabled, unit=unit, unit_file_changed=unit_file_changed,
+                enablement=enablement)
+
+
+@operation()
+def systemd_unit_enabled(unit: str, unit_file_changed: bool, enablement: str):
+    """`unit` is enabled, systemd reloaded first when kubewire just changed its unit file. From the
+    probe, not read again: pyinfra's `systemd.service` would read the unit's state and enablement."""
+    if not unit_file_changed and enablement == "enabled":
+        host.noop(f"{unit} is already enabled")
+        return
+    if unit_file_changed:
+        yield StringCommand("systemctl", "daemon-reload")
+    yield StringCommand("systemctl", "enable", QuoteString(unit))
+
+
 @operation()
 def checks(steps: list[Step]):
     """Each step in order, its commands when its part of the node differs (announced by its
@@ -82,12 +101,18 @@ def checks(steps: list[Step]):
 
 @operation()
 def text_file(path: str, text: str, current_digest: str, mode: str = "644"):
-    """`path` (root's, `mode`) holds `text`; `current_digest` is what `file_digest_probe` printed."""
+    """`path` (root's, `mode`) holds `text`; `current_digest` is what `file_digest_probe` printed.
+
+    Three commands, where pyinfra's `files.put` sends up to eight: it reads the file, the path as a
+    directory and its parent (facts the probe already answered), and sets owner and mode apart."""
     if current_digest == sha256(text):
         host.noop(f"{path} already has the wanted content")
         return
-    yield from files.put._inner(src=StringIO(text), dest=path, user="root", group="root", mode=mode,
-                                create_remote_dir=True)
+    yield StringCommand("mkdir", "-p", "--", QuoteString(posixpath.dirname(path)))
+    # As files.put uploads (pyinfra/operations/files.py): through a temporary file where it must (sudo).
+    yield FileUploadCommand(StringIO(text), path, remote_temp_filename=host.get_temp_filename(path))
+    yield StringCommand("chown", "root:root", "--", QuoteString(path), "&&", "chmod", QuoteString(mode), "--",
+                        QuoteString(path))
 
 
 @operation()

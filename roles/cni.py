@@ -18,7 +18,7 @@ import shlex
 from pyinfra import host, logger
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import PyinfraError
-from pyinfra.operations import apt, files, server, systemd
+from pyinfra.operations import apt, files, server
 
 from kubewire import flannel
 from kubewire.cni_plugins import PluginsTarballError, plugin_digests, plugins_subset, plugins_tarball
@@ -52,6 +52,7 @@ from kubewire.operations import (
     step,
     systemd_unit_disabled,
     text_file,
+    unit_enabled,
     weave_node_state_removed,
 )
 from kubewire.settings import CniSettings
@@ -306,26 +307,19 @@ def _move_aside_winning_configs(conf_dir: str, probed: dict, active: str, whose:
                  conf_dir=conf_dir, config_names=names, active=active)]
 
 
-def _unit_enabled(unit: str, unit_file: str, wanted: dict[str, str], probed: dict, probe: str, why: str) -> list[Step]:
-    unit_changed = first_line(probed, unit_file) != sha256(wanted[unit_file])
-    if unit_changed or first_line(probed, probe) != "enabled":
-        return [step(f"Enable {unit} ({why})", systemd.service, service=unit, enabled=True, running=None,
-                     daemon_reload=unit_changed)]
-    return []
-
-
 def _pod_routes(probed: dict, wanted: dict[str, str]) -> list[Step]:
     live = {" ".join(line.split()[:3]) for line in probed.get("routes", [])}
-    return [*_unit_enabled(ROUTES_UNIT, ROUTES_UNIT_FILE, wanted, probed, "routes unit",
-                           "pod routes come back at boot"),
+    unit_changed = first_line(probed, ROUTES_UNIT_FILE) != sha256(wanted[ROUTES_UNIT_FILE])
+    return [unit_enabled(ROUTES_UNIT, unit_changed, first_line(probed, "routes unit"), "pod routes come back at boot"),
             step("Route other nodes' pod subnets via their nodes", pod_routes_applied, script=ROUTES_SCRIPT, live=live,
                  wanted={f"{subnet} via {via}" for subnet, via in cluster_spec().pod_routes(host.name).items()})]
 
 
 def _pod_masquerade(probed: dict, wanted: dict[str, str]) -> list[Step]:
     listing = TableListing(tuple(lines(probed, "masquerade listing")))
-    return [*_unit_enabled(MASQUERADE_UNIT, MASQUERADE_UNIT_FILE, wanted, probed, "masquerade unit",
-                           "pod masquerading comes back at boot"),
+    unit_changed = first_line(probed, MASQUERADE_UNIT_FILE) != sha256(wanted[MASQUERADE_UNIT_FILE])
+    return [unit_enabled(MASQUERADE_UNIT, unit_changed, first_line(probed, "masquerade unit"),
+                         "pod masquerading comes back at boot"),
             step(f"Masquerade pod traffic leaving the pod network (nft -f {MASQUERADE_RULES})", nft_table_loaded,
                  table=MASQUERADE_TABLE, rules_file=MASQUERADE_RULES, loaded_file=MASQUERADE_LOADED,
                  wanted_digest=masquerade_rules()[1],

@@ -29,7 +29,16 @@ from kubewire.facts import (
 )
 from kubewire.flannel import BRIDGE as FLANNEL_BRIDGE
 from kubewire.inventory import cluster_spec
-from kubewire.operations import NFT, TableListing, checks, nft_table_loaded, nft_table_removed, step, text_file
+from kubewire.operations import (
+    NFT,
+    TableListing,
+    checks,
+    nft_table_loaded,
+    nft_table_removed,
+    step,
+    text_file,
+    unit_enabled,
+)
 from kubewire.ports import node_rules
 from kubewire.templates import render
 
@@ -152,9 +161,7 @@ def firewall() -> None:
              current_digest=first_line(probed, "rules-file"), mode="600"),
         step(f"Install {UNIT}", text_file, path=UNIT_FILE, text=unit, current_digest=first_line(probed, "unit-file")),
     ]
-    if unit_changed or not enabled:
-        steps.append(step(f"Enable {UNIT} (the allow-list comes back at boot)", systemd.service, service=UNIT,
-                          enabled=True, running=None, daemon_reload=unit_changed))
+    steps.append(unit_enabled(UNIT, unit_changed, first_line(probed, "enabled"), "the allow-list comes back at boot"))
     steps.append(step("Load the allow-list atomically", nft_table_loaded, table=TABLE, rules_file=RULES_FILE,
                       loaded_file=LOADED_FILE, wanted_digest=rules_digest,
                       live_digest=listing.marker("kubewire-rules"), live_listing=listing.digest,
