@@ -32,7 +32,7 @@ from pyinfra import host, logger
 from pyinfra.api import FileUploadCommand, QuoteString, StringCommand, operation
 from pyinfra.operations import apt, files, server
 
-from .facts import sha256
+from .facts import lines, sha256
 
 NFT = "/usr/sbin/nft"
 CNI_CONFIG_SUFFIXES = (".conf", ".conflist", ".json")  # what runtimes load from a CNI conf dir
@@ -295,6 +295,11 @@ class TableListing:
     cost four processes per table."""
 
     lines: tuple[str, ...]
+
+    @classmethod
+    def probed(cls, probed: dict[str, list[str]], name: str) -> TableListing:
+        """The listing the probe `name` printed."""
+        return cls(tuple(lines(probed, name)))
 
     @property
     def present(self) -> bool:

@@ -26,7 +26,6 @@ from kubewire.facts import (
     existing_paths_probe,
     file_digest_probe,
     first_line,
-    lines,
     node_probed,
     output_once,
     record_digests_command,
@@ -69,7 +68,7 @@ RT_PROTOS_FILE = "/etc/iproute2/rt_protos.d/kubewire.conf"
 # Pod egress: a table of the role's own, loaded atomically and again at boot by its unit, so it
 # works with the firewall off and beside kube-proxy's tables in every mode.
 MASQUERADE_TABLE = "ip kubewire_cni"
-# Shell variables the probes share an output in (kubewire.facts.output_once): one listing each.
+# The shell variable Weave's and flannel's probes share iptables-save's output in (kubewire.facts.output_once).
 IPTABLES_RULES = "kubewire_iptables_rules"
 MASQUERADE_RULES = "/etc/kubewire/pod-masquerade.nft"
 MASQUERADE_LOADED = "/etc/kubewire/pod-masquerade.loaded"  # sha256 of the table's listing once loaded
@@ -316,7 +315,7 @@ def _pod_routes(probed: dict, wanted: dict[str, str]) -> list[Step]:
 
 
 def _pod_masquerade(probed: dict, wanted: dict[str, str]) -> list[Step]:
-    listing = TableListing(tuple(lines(probed, "masquerade listing")))
+    listing = TableListing.probed(probed, "masquerade listing")
     unit_changed = first_line(probed, MASQUERADE_UNIT_FILE) != sha256(wanted[MASQUERADE_UNIT_FILE])
     return [unit_enabled(MASQUERADE_UNIT, unit_changed, first_line(probed, "masquerade unit"),
                          "pod masquerading comes back at boot"),
@@ -342,8 +341,7 @@ def _remove_bridge_network(wanted: dict[str, str], probed: dict) -> list[Step]:
         steps.append(step(f"Disable {unit}", systemd_unit_disabled, unit=unit,
                           enabled=first_line(probed, probe) == "enabled"))
     steps.append(step("Remove kubewire's pod masquerading (Weave masquerades itself)", nft_table_removed,
-                      table=MASQUERADE_TABLE,
-                      present=TableListing(tuple(lines(probed, "masquerade listing"))).present))
+                      table=MASQUERADE_TABLE, present=TableListing.probed(probed, "masquerade listing").present))
     found = [path for path in wanted if first_line(probed, path)]
     found += [MASQUERADE_LOADED] if first_line(probed, "masquerade loaded") else []
     steps.append(step("Remove the bridge network's files", files_removed, paths=found, why="no bridge network files"))

@@ -21,7 +21,6 @@ from kubewire.facts import (
     READ_LOADED_UNITS,
     file_digest_probe,
     first_line,
-    lines,
     node_probed,
     sha256,
     unit_enabled_probe,
@@ -154,7 +153,7 @@ def firewall() -> None:
 
     ssh_ports = ssh_ports_to_keep(probed)
     rules, rules_digest, unit = firewall_files(host.name, ssh_ports)
-    listing = TableListing(tuple(lines(probed, "table listing")))
+    listing = TableListing.probed(probed, "table listing")
     unit_changed = first_line(probed, "unit-file") != sha256(unit)
     steps = [
         step(f"Write the allow-list {RULES_FILE}", text_file, path=RULES_FILE, text=rules,
@@ -172,7 +171,7 @@ def firewall() -> None:
 
 def _remove(enabled: bool, probed: dict) -> None:
     nft_table_removed(name="Remove kubewire's nftables table", table=TABLE,
-                      present=TableListing(tuple(lines(probed, "table listing"))).present)
+                      present=TableListing.probed(probed, "table listing").present)
     if enabled:
         systemd.service(name=f"Disable {UNIT}", service=UNIT, enabled=False, running=None)
     for name, path in (("rules-file", RULES_FILE), ("unit-file", UNIT_FILE), ("loaded listing", LOADED_FILE)):
