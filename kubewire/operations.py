@@ -30,7 +30,7 @@ from typing import Any
 import yaml
 from pyinfra import host, logger
 from pyinfra.api import FileUploadCommand, QuoteString, StringCommand, operation
-from pyinfra.operations import apt, files, server
+from pyinfra.operations import apt, server
 
 from .facts import lines, sha256
 
@@ -101,13 +101,17 @@ def checks(steps: list[Step]):
 
 @operation()
 def text_file(path: str, text: str, current_digest: str, mode: str = "644"):
-    """`path` (root's, `mode`) holds `text`; `current_digest` is what `file_digest_probe` printed.
-
-    Three commands, where pyinfra's `files.put` sends up to eight: it reads the file, the path as a
-    directory and its parent (facts the probe already answered), and sets owner and mode apart."""
+    """`path` (root's, `mode`) holds `text`; `current_digest` is what `file_digest_probe` printed."""
     if current_digest == sha256(text):
         host.noop(f"{path} already has the wanted content")
         return
+    yield from _root_file(path, text, mode)
+
+
+def _root_file(path: str, text: str, mode: str):
+    """Write `text` to `path`, root's with `mode`, in three commands where pyinfra's `files.put` sends up
+    to eight: it reads the file, the path as a directory and its parent (which the probe already
+    answered), and sets owner and mode apart."""
     yield StringCommand("mkdir", "-p", "--", QuoteString(posixpath.dirname(path)))
     # As files.put uploads (pyinfra/operations/files.py): through a temporary file where it must (sudo).
     yield FileUploadCommand(StringIO(text), path, remote_temp_filename=host.get_temp_filename(path))
@@ -218,7 +222,7 @@ def yaml_settings(path: str, wanted: dict, current_lines: list[str] | None):
     if updated is None:
         host.noop(f"{path} already has " + ", ".join(f"{key}: {value}" for key, value in wanted.items()))
         return
-    yield from files.put._inner(src=StringIO(updated), dest=path, user="root", group="root", mode="644")
+    yield from _root_file(path, updated, "644")
 
 
 # -- compare-and-fix operations: facts in (what a role probed), quoted commands or a noop out --

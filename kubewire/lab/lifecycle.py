@@ -94,9 +94,9 @@ def up(count: int = 3, suites: tuple[str, ...] = (DEFAULT_SUITE,), recreate: boo
     # Nodes beyond --nodes, or of another suite than wanted now, go.
     _remove([_node(entry) for name, entry in known.items() if wanted_by_name.get(name) != _node(entry)], known)
     state = {"nodes": [], "bridge": BRIDGE, "keys_dir": str(base.KEYS_DIR)}
-    pids = {node.name: known[node.name]["pid"] for node in wanted if node.name in known}
-    booted = [node for node in wanted if not nodes.is_nspawn(pids.get(node.name))]
-    pids = {name: pid for name, pid in pids.items() if name not in {node.name for node in booted}}
+    pids = {node.name: known[node.name]["pid"] for node in wanted
+            if node.name in known and nodes.is_nspawn(known[node.name]["pid"])}  # kept as they run
+    booted = [node for node in wanted if node.name not in pids]
 
     def record() -> None:  # every running node in the state as soon as it runs, for `down` to find
         state["nodes"] = [_entry(node, pids[node.name]) for node in wanted if node.name in pids]
