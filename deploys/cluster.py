@@ -8,17 +8,18 @@ once, from the first controlplane node.
 
 from kubewire.connection import disable_nagle
 from kubewire.facts import read_together
-from kubewire.identity import check_node_identities, identity_node_probes
+from kubewire.identity import check_node_identities
 from kubewire.inventory import cluster_spec
+from kubewire.node_read import node_sections
 from kubewire.operations import deploy_file_as_module
-from kubewire.roles.addons import addons, addons_node_probes
-from kubewire.roles.cni import cni, cni_node_probes
-from kubewire.roles.containerd import containerd, containerd_node_probes
-from kubewire.roles.firewall import firewall, firewall_node_probes
-from kubewire.roles.hosts import hosts, hosts_node_probes
-from kubewire.roles.kubeadm import kubeadm, kubeadm_node_probes
-from kubewire.roles.kubelet import kubelet, kubelet_node_probes
-from kubewire.roles.prereqs import prereqs, prereqs_node_probes
+from kubewire.roles.addons import addons
+from kubewire.roles.cni import cni
+from kubewire.roles.containerd import containerd
+from kubewire.roles.firewall import firewall
+from kubewire.roles.hosts import hosts
+from kubewire.roles.kubeadm import kubeadm
+from kubewire.roles.kubelet import kubelet
+from kubewire.roles.prereqs import prereqs
 from kubewire.runlock import take_run_lock
 
 disable_nagle()  # small remote commands no longer wait on delayed ACKs
@@ -29,9 +30,7 @@ take_run_lock()
 cluster_spec()
 # A node's whole state, for the checks below and every role, is read in ONE remote command; each
 # role then takes its own section of it (a role called alone reads its own).
-read_together({"checks": identity_node_probes, "hosts": hosts_node_probes, "prereqs": prereqs_node_probes,
-               "firewall": firewall_node_probes, "containerd": containerd_node_probes, "cni": cni_node_probes,
-               "kubeadm": kubeadm_node_probes, "kubelet": kubelet_node_probes, "addons": addons_node_probes})
+read_together(node_sections())
 # Hostnames, MACs, machine ids and product_uuids must be unique across the inventory.
 check_node_identities()
 

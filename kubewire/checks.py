@@ -8,7 +8,6 @@ the components' own, cited where they are enforced.
 
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import Callable, Iterable
 from ipaddress import IPv4Address, IPv4Network, ip_address
@@ -346,7 +345,9 @@ def _plugins_tarball_problems(spec: ClusterSpec) -> Problems:
             problems.append(problem_at((*location, "cni_plugins_tarball"), cni.plugins_tarball,
                                        "is not a readable file on the controller"))
             continue
-        actual = _sha256(path, *_identity(path))
+        from .cni_plugins import sha256_of  # hashed once per run, for the roles' own check too
+
+        actual = sha256_of(path)
         if actual != cni.plugins_tarball_sha256:
             problems.append(problem_at((*location, "cni_plugins_tarball_sha256"), cni.plugins_tarball_sha256,
                 f"does not match cni_plugins_tarball {cni.plugins_tarball}, whose sha256 is {actual}; "
@@ -354,14 +355,3 @@ def _plugins_tarball_problems(spec: ClusterSpec) -> Problems:
     return problems
 
 
-def _identity(path: Path) -> tuple[int, int]:
-    stat = path.stat()
-    return stat.st_size, stat.st_mtime_ns
-
-
-@functools.lru_cache(maxsize=16)
-def _sha256(path: Path, _size: int, _mtime_ns: int) -> str:
-    # Keyed by size and mtime too: a tarball replaced in place is hashed again.
-    from .cni_plugins import sha256_of
-
-    return sha256_of(path)

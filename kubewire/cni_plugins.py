@@ -29,6 +29,15 @@ class PluginsTarballError(Exception):
 
 
 def sha256_of(path: Path) -> str:
+    """The file's sha256, hashed once per run: the spec's checks, the verification before use and the
+    plugin digests' cache key all ask for a tarball of tens of MB. Kept by inode, size, mtime and ctime:
+    a file written over or replaced since is hashed again."""
+    stat = os.stat(path)
+    return _sha256_of(Path(path), stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+
+
+@functools.lru_cache(maxsize=32)
+def _sha256_of(path: Path, *_identity: int) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as stream:
         for block in iter(lambda: stream.read(1 << 20), b""):

@@ -49,22 +49,89 @@ class Probes(FactBase):
         return results
 
 
-class FileDigestProbe(str):
-    """A probe printing a file's sha256 (nothing when it is absent) that knows its file, so that a
-    whole-node read hashes every such file with one `sha256sum` instead of two processes each."""
+class Gatherer:
+    """One command that answers many probes of one kind in a whole-node read: `command(items)` runs once
+    for every item the read's probes ask about (files to hash, packages, units), and `answer` picks each
+    probe's own output from what it printed, on the controller. Each node process costs a few
+    milliseconds of CPU, and the lab's nodes share the controller's cores."""
 
-    path: str
+    name = ""
 
-    def __new__(cls, path: str) -> FileDigestProbe:
-        # From stdin: sha256sum escapes an odd file name in its output, never "-".
-        probe = super().__new__(cls, f"sha256sum < {shlex.quote(path)} | cut -d' ' -f1")
-        probe.path = path
+    def command(self, items: list) -> str:
+        raise NotImplementedError
+
+    def answer(self, lines_: list[str], item) -> list[str]:
+        raise NotImplementedError
+
+
+class GatheredProbe(str):
+    """A probe whose text runs it alone, and that a whole-node read answers from its gatherer's one
+    command instead, with the same output (checked on lab nodes: tests/lab/test_gathered_probes.py)."""
+
+    gatherer: Gatherer
+    item: object
+
+    def __new__(cls, script: str, gatherer: Gatherer, item: object) -> GatheredProbe:
+        probe = super().__new__(cls, script)
+        probe.gatherer, probe.item = gatherer, item
         return probe
 
 
-def file_digest_probe(path: str) -> FileDigestProbe:
+class FileDigests(Gatherer):
+    """Every file digest of a read from one `sha256sum`."""
+
+    name = "file digests"
+
+    def command(self, items: list) -> str:
+        return "sha256sum -- " + " ".join(map(shlex.quote, items))
+
+    def answer(self, lines_: list[str], item) -> list[str]:
+        digest = digests_by_path(lines_).get(item)
+        return [digest] if digest else []
+
+
+FILE_DIGESTS = FileDigests()
+
+
+def file_digest_probe(path: str) -> GatheredProbe:
     """Prints the file's sha256, or nothing when it is absent."""
-    return FileDigestProbe(path)
+    # From stdin: sha256sum escapes an odd file name in its output, never "-".
+    return GatheredProbe(f"sha256sum < {shlex.quote(path)} | cut -d' ' -f1", FILE_DIGESTS, path)
+
+
+# Debian policy's package names (lower case letters, digits, + - .): a pattern or an
+# architecture-qualified name is asked by a command of its own.
+PLAIN_PACKAGE = re.compile(r"[a-z0-9][a-z0-9+.-]+")
+
+
+class PackageStates(Gatherer):
+    """Every package question of a read from one `dpkg-query -W` that prints every field any probe asks.
+    dpkg-query prints each package it knows once, in its own sorted order whatever order the names were
+    given in (querycmd.c, showpackages): a probe's lines are the gathered ones of its packages, in order."""
+
+    name = "packages"
+    FIELDS = ("Package", "Version", "Status", "db:Status-Abbrev")  # tab-separated: no field holds a tab
+
+    def command(self, items: list) -> str:
+        format_ = "\\t".join(f"${{{field}}}" for field in self.FIELDS)
+        return f"dpkg-query -W -f='{format_}\\n' " + " ".join(dict.fromkeys(p for _, names in items for p in names))
+
+    def answer(self, lines_: list[str], item) -> list[str]:
+        fields, packages = item
+        rows = (dict(zip(self.FIELDS, line.split("\t"), strict=False)) for line in lines_)
+        return [" ".join(row.get(field, "") for field in fields) for row in rows if row["Package"] in packages]
+
+
+PACKAGE_STATES = PackageStates()
+
+
+def package_probe(fields: tuple[str, ...], packages: tuple[str, ...]) -> str:
+    """Prints `dpkg-query -W -f='${F1} ${F2}…\\n' PACKAGES` (a package dpkg does not know prints nothing)."""
+    format_ = " ".join(f"${{{field}}}" for field in fields)
+    script = f"dpkg-query -W -f='{format_}\\n' {shlex.join(packages)}"
+    if not (set(fields) <= set(PackageStates.FIELDS) and all(map(PLAIN_PACKAGE.fullmatch, packages))):
+        return script
+    return GatheredProbe(script, PACKAGE_STATES, (tuple(fields), tuple(packages)))
 
 
 def read_line(path: str) -> str:
@@ -95,6 +162,32 @@ def output_once(variable: str, command: str, then: str = "") -> str:
     for the first probe of a read that asks (`shared_output`): one `iptables-save` for Weave's and
     flannel's checks. It is printed with one final newline, as `iptables-save` ends its output."""
     return f'{shared_output(variable, command)}; printf \'%s\\n\' "${variable}" {then}'.rstrip()
+
+
+IPTABLES_RULES = "kubewire_iptables_rules"  # the shell variable `iptables_lines_probe`'s share
+
+
+class IptablesLines(Gatherer):
+    """The lines of one `iptables-save` that any probe's pattern matches, each probe's then picked by its
+    own (an extended regular expression that means the same to grep -E and Python's re)."""
+
+    name = "iptables"
+
+    def command(self, items: list) -> str:
+        return "iptables-save | grep -E " + shlex.quote("|".join(f"({pattern})" for pattern in items))
+
+    def answer(self, lines_: list[str], item) -> list[str]:
+        pattern = re.compile(item)
+        return [line for line in lines_ if pattern.search(line)]
+
+
+IPTABLES_LINES = IptablesLines()
+
+
+def iptables_lines_probe(pattern: str) -> GatheredProbe:
+    """Prints the lines of `iptables-save` that `grep -E pattern` selects."""
+    return GatheredProbe(output_once(IPTABLES_RULES, "iptables-save", f"| grep -E {shlex.quote(pattern)}"),
+                         IPTABLES_LINES, pattern)
 
 
 class UnknownProbe(PyinfraError):
@@ -138,20 +231,26 @@ def read_together(sections: dict[str, Callable[[str], ProbeList]]) -> None:
     _sections.setdefault(state.inventory, dict(sections))
 
 
-DIGESTS = f"{SECTION_MARK}file digests"  # the whole-node read's one sha256sum (no section is named "")
+def gathered_section(gatherer: Gatherer) -> str:
+    return f"{SECTION_MARK}{gatherer.name}"  # no role's section is named ""
 
 
 def whole_node_command(sections: dict[str, ProbeList]) -> ProbeList:
-    """The sections' probes as one probe list, each name prefixed by its section. Each node process
-    costs a few milliseconds of CPU, and the lab's nodes share the controller's cores, so: every file
-    digest comes from one `sha256sum` run first, and a script two sections share runs once."""
-    paths = list(dict.fromkeys(script.path for probes in sections.values() for _, script in probes
-                               if isinstance(script, FileDigestProbe)))
-    combined = [(DIGESTS, "sha256sum -- " + " ".join(map(shlex.quote, paths)))] if paths else []
+    """The sections' probes as one probe list, each name prefixed by its section: each gatherer's one
+    command first (a gatherer may keep an output in the shell for the plain probes after it), then
+    every other probe, a script two sections share only once."""
+    items: dict[Gatherer, list] = {}
+    for probes in sections.values():
+        for _, script in probes:
+            if isinstance(script, GatheredProbe):
+                items.setdefault(script.gatherer, [])
+                if script.item not in items[script.gatherer]:
+                    items[script.gatherer].append(script.item)
+    combined = [(gathered_section(gatherer), gatherer.command(asked)) for gatherer, asked in items.items()]
     seen = set()
     for section, probes in sections.items():
         for name, script in probes:
-            if not isinstance(script, FileDigestProbe) and script not in seen:
+            if not isinstance(script, GatheredProbe) and script not in seen:
                 seen.add(script)
                 combined.append((f"{section}{SECTION_MARK}{name}", script))
     return tuple(combined)
@@ -173,7 +272,6 @@ def split_sections(probed: dict[str, list[str]], sections: dict[str, ProbeList])
     """{section: (its probes, {name: lines})} from the output of `whole_node_command(sections)`; a
     section some of whose probes did not answer (the shell stopped early) is left out, so its role
     reads it again by itself."""
-    digests = digests_by_path(probed.get(DIGESTS, []))
     first_name: dict[str, str] = {}
     for section, probes in sections.items():
         for name, script in probes:
@@ -182,8 +280,9 @@ def split_sections(probed: dict[str, list[str]], sections: dict[str, ProbeList])
     for section, probes in sections.items():
         found: dict[str, list[str]] = {}
         for name, script in probes:
-            if isinstance(script, FileDigestProbe) and DIGESTS in probed:
-                found[name] = [digests[script.path]] if script.path in digests else []
+            if isinstance(script, GatheredProbe):
+                if gathered_section(script.gatherer) in probed:
+                    found[name] = script.gatherer.answer(probed[gathered_section(script.gatherer)], script.item)
             elif first_name[script] in probed:
                 found[name] = probed[first_name[script]]
         if len(found) == len(probes):
@@ -241,61 +340,3 @@ def record_digests_command(directory: str, names: list[str], record: str) -> str
             f"| while IFS={tab} read -r key name; do "
             f"printf '%s\\t%s\\t%s\\n' \"$key\" \"$name\" \"$(sha256sum -- \"$name\" | cut -d' ' -f1)\"; done "
             f"> {shlex.quote(record + '.new')} && mv -f -- {shlex.quote(record + '.new')} {shlex.quote(record)}")
-
-
-# -- systemd units: every unit question of a read answered by two systemctl calls --
-# A systemctl call costs a node about 6 ms of CPU (it links libsystemd-shared and talks D-Bus); a
-# read asked ten of them. Every probe below shares one `systemctl list-units` (what is loaded and
-# its active state) and one `systemctl list-unit-files` (each unit file's enablement, "as reported
-# by is-enabled": systemctl(1)). Not `systemctl show -P UnitFileState`: the manager caches that for
-# a loaded unit, and a link removed by hand still reads "enabled" until a daemon-reload.
-# `systemctl is-enabled A B` cannot be shared either: systemd 252 stops at the first unit without a
-# unit file. Every unit a probe may ask about is listed here, so every read runs the same two commands.
-ASKED_UNITS = ("containerd.service", "firewalld.service", "ssh.socket", "sshd.socket",
-               "kubewire-firewall.service", "kubewire-pod-routes.service", "kubewire-pod-masquerade.service")
-SWAP_UNITS = "*.swap"
-# "UNIT LOAD ACTIVE" per loaded unit (a mark some versions put before a failed unit's name is dropped:
-# a unit name always holds a dot).
-LOADED_UNITS = "kubewire_loaded_units"
-READ_LOADED_UNITS = shared_output(
-    LOADED_UNITS,
-    f"systemctl list-units --all --plain --no-legend --full {' '.join(ASKED_UNITS)} {shlex.quote(SWAP_UNITS)} "
-    "| awk '{ i = ($1 ~ /[.]/) ? 1 : 2; print $i, $(i + 1), $(i + 2) }'")
-UNIT_FILES = "kubewire_unit_files"
-READ_UNIT_FILES = shared_output(UNIT_FILES, f"systemctl list-unit-files --plain --no-legend {' '.join(ASKED_UNITS)}")
-
-
-def _asked(unit: str) -> str:
-    if unit not in ASKED_UNITS:
-        raise ValueError(f"{unit} is not in ASKED_UNITS: add it there, so that every read asks systemd the same")
-    return unit
-
-
-def _active_state(unit: str) -> str:
-    return (f"printf '%s\\n' \"${LOADED_UNITS}\" | {{ state=inactive; while read -r name load active; do "
-            f"[ \"$name\" = {_asked(unit)} ] && state=$active; done; echo \"$state\"; }}")
-
-
-def unit_active_probe(unit: str) -> str:
-    """Prints the unit's active state as `systemctl is-active` does ("active", "failed", …; "inactive"
-    for a unit systemd has not loaded)."""
-    return f"{READ_LOADED_UNITS}; {_active_state(unit)}"
-
-
-def when_unit_active(unit: str, then: str) -> str:
-    """Runs the shell snippet `then` when the unit is active (`systemctl is-active -q UNIT && then`).
-    For a probe that runs `then` in a subshell, put `READ_LOADED_UNITS` before the subshell."""
-    return f"{READ_LOADED_UNITS}; [ \"$({_active_state(unit)})\" = active ] && {then}"
-
-
-def unit_enabled_probe(unit: str) -> str:
-    """Prints the unit file's state as `systemctl is-enabled` does ("enabled", "disabled", "masked", …),
-    nothing when the unit has no unit file."""
-    return (f"{READ_UNIT_FILES}; printf '%s\\n' \"${UNIT_FILES}\" | while read -r name state _; do "
-            f"[ \"$name\" = {_asked(unit)} ] && echo \"$state\"; done")
-
-
-def swap_units_probe() -> str:
-    """Prints every swap unit systemd has loaded that is not masked (what could turn swap on)."""
-    return (f"{READ_LOADED_UNITS}; printf '%s\\n' \"${LOADED_UNITS}\" | while read -r name load _; do "
-            'case $name in *.swap) [ "$load" = masked ] || echo "$name" ;; esac; done')

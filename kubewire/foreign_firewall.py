@@ -23,22 +23,22 @@ import json
 import shlex
 from dataclasses import dataclass, field
 
-from .facts import when_unit_active
+from .unit_probes import when_unit_active
 
 # Printed by the probe, one section per source (see `FOREIGN_FIREWALL_PROBES`).
 FOREIGN_FIREWALL_PROBES = (
-    ("firewall services", "grep -qsi '^ENABLED=yes' /etc/ufw/ufw.conf && echo ufw; "
+    ("firewall services", "[ -e /etc/ufw/ufw.conf ] && grep -qi '^ENABLED=yes' /etc/ufw/ufw.conf && echo ufw; "
                           + when_unit_active("firewalld.service", "echo firewalld")),
     # Each nftables table that has an input or forward base chain, as JSON, except kubewire's
     # own and kube-proxy's nftables-mode tables (large maps; its chains only reject traffic to
     # Services without endpoints).
     ("nft filter tables", "nft list chains | awk '$1 == \"table\" {t = $2 \" \" $3} "
-                          "/hook (input|forward)/ {print t}' | sort -u "
+                          "/hook (input|forward)/ && !seen[t]++ {print t}' "
                          "| while read -r family name; do case \"$family $name\" in 'inet kubewire'|'ip kube-proxy'|"
                          "'ip6 kube-proxy') ;; *) nft -j list table \"$family\" \"$name\" ;; esac; done"),
     # Legacy iptables only where its filter table exists (listing it would otherwise create it).
-    ("iptables legacy", "[ -e /proc/net/ip_tables_names ] && grep -qx filter /proc/net/ip_tables_names "
-                        "&& iptables-legacy-save -t filter"),
+    ("iptables legacy", "[ -e /proc/net/ip_tables_names ] && while read -r table; do [ \"$table\" = filter ] "
+                        "&& iptables-legacy-save -t filter; done < /proc/net/ip_tables_names"),
 )
 MAX_DEPTH = 16
 

@@ -26,12 +26,12 @@ from kubewire.facts import (
     existing_paths_probe,
     file_digest_probe,
     first_line,
+    iptables_lines_probe,
     node_probed,
-    output_once,
+    read_line,
     record_digests_command,
     recorded_digests_probe,
     sha256,
-    unit_enabled_probe,
 )
 from kubewire.inventory import cluster_spec
 from kubewire.operations import (
@@ -56,6 +56,7 @@ from kubewire.operations import (
 )
 from kubewire.settings import CniSettings
 from kubewire.templates import render
+from kubewire.unit_probes import unit_enabled_probe
 
 CONFLIST = "10-kubewire.conflist"
 UPLOAD_DIR = "/var/cache/kubewire"
@@ -68,8 +69,6 @@ RT_PROTOS_FILE = "/etc/iproute2/rt_protos.d/kubewire.conf"
 # Pod egress: a table of the role's own, loaded atomically and again at boot by its unit, so it
 # works with the firewall off and beside kube-proxy's tables in every mode.
 MASQUERADE_TABLE = "ip kubewire_cni"
-# The shell variable Weave's and flannel's probes share iptables-save's output in (kubewire.facts.output_once).
-IPTABLES_RULES = "kubewire_iptables_rules"
 MASQUERADE_RULES = "/etc/kubewire/pod-masquerade.nft"
 MASQUERADE_LOADED = "/etc/kubewire/pod-masquerade.loaded"  # sha256 of the table's listing once loaded
 MASQUERADE_UNIT = "kubewire-pod-masquerade.service"
@@ -154,17 +153,18 @@ def cni_probes(settings: CniSettings, wanted: dict[str, str]) -> tuple[tuple[str
         ("plugins", recorded_digests_probe(settings.bin_dir, PLUGIN_DIGESTS)),
         ("package links", f"for f in {DEBIAN_PLUGINS_DIR}/*; do [ -e \"$f\" ] || continue; "
                           f'echo "${{f##*/}} $(readlink -- {bin_dir}/"${{f##*/}}")"; done'),
-        ("conf files", f"ls -1A -- {conf_dir}"),
+        # Every name in the conf dir, dot files too (what `ls -A` lists), with the shell's own globbing.
+        ("conf files", f"for f in {conf_dir}/* {conf_dir}/.[!.]* {conf_dir}/..?*; do "
+                       '[ -e "$f" ] || [ -L "$f" ] && printf \'%s\\n\' "${f##*/}"; done'),
         *((path, file_digest_probe(path)) for path in wanted),
         (LEGACY_LOOPBACK, file_digest_probe(f"{settings.conf_dir}/{LEGACY_LOOPBACK}")),
         ("routes", f"ip -4 route show proto {ROUTE_PROTO}"),
         ("routes unit", unit_enabled_probe(ROUTES_UNIT)),
         ("masquerade listing", f"{NFT} list table {MASQUERADE_TABLE}"),
-        ("masquerade loaded", f"cat {MASQUERADE_LOADED}"),
+        ("masquerade loaded", read_line(MASQUERADE_LOADED)),
         ("masquerade unit", unit_enabled_probe(MASQUERADE_UNIT)),
         ("weave links", f"for l in {' '.join(WEAVE_LINKS)}; do test -e /sys/class/net/$l && echo $l; done"),
-        ("weave iptables", output_once(IPTABLES_RULES, "iptables-save", "| grep -E "
-                           "'^[*]|^:WEAVE[ -]|^-A [^ ]+ .*(-j WEAVE(-[^ ]+)?|-[io] weave)( |$)'")),
+        ("weave iptables", iptables_lines_probe("^[*]|^:WEAVE[ -]|^-A [^ ]+ .*(-j WEAVE(-[^ ]+)?|-[io] weave)( |$)")),
         ("weave files", existing_paths_probe(f"{conf_dir}/{WEAVE_CONFLIST}", f"{conf_dir}/10-weave.conf",
                                              f"{bin_dir}/weave-net", f"{bin_dir}/weave-ipam",
                                              f"{bin_dir}/weave-plugin-*", WEAVE_DB_DIR)),
@@ -180,13 +180,12 @@ def flannel_probes(settings: CniSettings) -> tuple[tuple[str, str], ...]:
         ("flannel plugin", file_digest_probe(f"{settings.bin_dir}/{flannel.PLUGIN}")),
         ("flannel conflist", file_digest_probe(f"{settings.conf_dir}/{flannel.CONFLIST}")),
         ("flannel subnet", f"[ -e {flannel.SUBNET_ENV} ] && sed -n 's/^FLANNEL_SUBNET=//p' {flannel.SUBNET_ENV}"),
-        ("flannel iptables", output_once(IPTABLES_RULES, "iptables-save",
-                                         f"| grep -E '^[*]|^:{flannel.CHAIN_PREFIX}-|"
-                                         f"^-A [^ ]+ .*-j {flannel.CHAIN_PREFIX}-[^ ]+( |$)'")),
+        ("flannel iptables", iptables_lines_probe(f"^[*]|^:{flannel.CHAIN_PREFIX}-|"
+                                                  f"^-A [^ ]+ .*-j {flannel.CHAIN_PREFIX}-[^ ]+( |$)")),
         # The bridge network's bridge is often flannel's too (cni0): asked once.
         ("links", f"for l in {' '.join(dict.fromkeys((flannel.VXLAN_LINK, bridge, flannel.BRIDGE)))}; do "
-                  'test -e /sys/class/net/$l && echo "$l $(ip -4 -o addr show dev $l | awk \'{print $4}\' | '
-                  "tr '\\n' ' ')\"; done"),
+                  'test -e /sys/class/net/$l && { printf %s "$l "; ip -4 -o addr show dev $l '
+                  "| while read -r _ _ _ address _; do printf '%s ' \"$address\"; done; echo; }; done"),
     )
 
 

@@ -25,12 +25,18 @@ from pyinfra.operations import apt, files, server
 
 from kubewire import paths
 from kubewire.cni_plugins import ARCHITECTURES, PluginsTarballError, download, sha256_of
-from kubewire.facts import file_digest_probe, first_line, node_probed, unit_active_probe, unit_enabled_probe
+from kubewire.facts import (
+    file_digest_probe,
+    first_line,
+    node_probed,
+    package_probe,
+)
 from kubewire.inventory import cluster_spec
 from kubewire.operations import text_file
 from kubewire.settings import ContainerdSettings
 from kubewire.spec import NodeSpec
 from kubewire.templates import render
+from kubewire.unit_probes import unit_active_probe, unit_enabled_probe
 from kubewire.versions import CONTAINERD_SHA256, CONTAINERD_URL, RUNC_SHA256, RUNC_URL, pause_image
 
 ROOT_CONFIG = "/etc/containerd/config.toml"
@@ -107,12 +113,12 @@ def containerd_node_probes(host_name: str) -> tuple[tuple[str, str], ...]:
     upstream = settings.source != "package"
     return (
         ("machine", "uname -m"),
-        ("packages", "dpkg-query -W -f='${Package} ${Status}\\n' containerd runc"),
+        ("packages", package_probe(("Package", "Status"), ("containerd", "runc"))),
         ("root config", f"test -e {ROOT_CONFIG} && grep -E '^[[:space:]]*(version|imports)[[:space:]]*=' "
                         f"{ROOT_CONFIG} || echo absent"),
         (DROPIN, file_digest_probe(DROPIN)),
         *((path, file_digest_probe(path)) for path in mirrors),
-        ("managed mirrors", f"grep -lF '{MANAGED_MARK}' {CERTS_DIR}/*/hosts.toml"),
+        ("managed mirrors", f"set -- {CERTS_DIR}/*/hosts.toml; [ -e \"$1\" ] && grep -lF '{MANAGED_MARK}' \"$@\""),
         *(((UNIT_FILE, file_digest_probe(UNIT_FILE)),
            ("binaries", f"cd {PREFIX} && sha256sum bin/containerd* bin/ctr sbin/runc")) if upstream else ()),
         ("state", f"{unit_active_probe('containerd.service')}; {unit_enabled_probe('containerd.service')}"),

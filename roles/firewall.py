@@ -17,15 +17,7 @@ from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import files, systemd
 
-from kubewire.facts import (
-    READ_LOADED_UNITS,
-    file_digest_probe,
-    first_line,
-    node_probed,
-    sha256,
-    unit_enabled_probe,
-    when_unit_active,
-)
+from kubewire.facts import GatheredProbe, Gatherer, file_digest_probe, first_line, node_probed, read_line, sha256
 from kubewire.flannel import BRIDGE as FLANNEL_BRIDGE
 from kubewire.inventory import cluster_spec
 from kubewire.operations import (
@@ -40,6 +32,7 @@ from kubewire.operations import (
 )
 from kubewire.ports import node_rules
 from kubewire.templates import render
+from kubewire.unit_probes import READ_LOADED_UNITS, unit_enabled_probe, when_unit_active
 
 TABLE = "inet kubewire"
 RULES_FILE = "/etc/kubewire/firewall.nft"
@@ -49,19 +42,53 @@ LOADED_FILE = "/etc/kubewire/firewall.loaded"
 LIST_TABLE = f"{shlex.quote(NFT)} list table {TABLE}"
 UNIT = "kubewire-firewall.service"
 UNIT_FILE = f"/etc/systemd/system/{UNIT}"
-WEAVE_BRIDGE = "weave"  # the bridge Weave Net puts a node's pods on
+WEAVE_BRIDGE = "weave"
+SSH_SOCKETS = ("ssh.socket", "sshd.socket")  # the bridge Weave Net puts a node's pods on
 
 # Every TCP port sshd listens on: its own sockets (`ss`), its effective config (`sshd -T`, which
 # also names ports of a restart still to come) and a socket-activating unit's (ssh.socket).
+SSHD = "$(command -v sshd || echo /usr/sbin/sshd)"
 SSHD_PORTS_PROBE = (
     f"{READ_LOADED_UNITS}; "  # here, not in the group's subshell: the read's other probes share it
     "{ ss -Hltnp | awk '/\"sshd\"/ {n = split($4, a, \":\"); print a[n]}'; "
-    "$(command -v sshd || echo /usr/sbin/sshd) -T | awk '$1 == \"port\" {print $2}'; "
-    + "".join(when_unit_active(unit, f"systemctl show -P Listen {unit} "
-                                     "| awk '{n = split($1, a, \":\"); print a[n]}'; ")
-              for unit in ("ssh.socket", "sshd.socket"))
-    + "} | sort -un"
+    f"{SSHD} -T | awk '$1 == \"port\" {{print $2}}'; "
+    + "; ".join(when_unit_active(unit, f"systemctl show -P Listen {unit} "
+                                       "| awk '{n = split($1, a, \":\"); print a[n]}'")
+                for unit in SSH_SOCKETS)
+    + "; } | sort -un"
 )
+
+
+class SshdPorts(Gatherer):
+    """In a whole-node read, SSHD_PORTS_PROBE's ports picked on the controller from what `ss`, `sshd -T`
+    and an active socket unit's `systemctl show -P Listen` print: two node processes fewer."""
+
+    name = "sshd ports"
+    MARK = "@@kubewire-sshd "
+
+    def command(self, items: list) -> str:
+        sockets = "; ".join(when_unit_active(unit, f"{{ echo '{self.MARK}socket'; systemctl show -P Listen {unit}; }}")
+                            for unit in SSH_SOCKETS)
+        # sshd -T's "port N" lines only: its other hundred lines would cost the controller more to read.
+        return f"{READ_LOADED_UNITS}; ss -Hltnp; echo '{self.MARK}config'; {SSHD} -T | grep '^port '; {sockets}"
+
+    def answer(self, lines: list[str], item) -> list[str]:
+        ports, part = [], "ss"
+        for line in lines:
+            if line.startswith(self.MARK):
+                part = line.removeprefix(self.MARK)
+                continue
+            fields = line.split()
+            if part == "ss" and '"sshd"' in line and len(fields) > 3:  # local address:port is the fourth
+                ports.append(fields[3].rsplit(":", 1)[-1])
+            elif part == "config" and fields[:1] == ["port"] and len(fields) > 1:
+                ports.append(fields[1])
+            elif part == "socket" and fields:
+                ports.append(fields[0].rsplit(":", 1)[-1])
+        return [str(port) for port in sorted({int(port) for port in ports if port.isdigit()})]  # sort -un
+
+
+SSHD_PORTS = GatheredProbe(SSHD_PORTS_PROBE, SshdPorts(), "sshd ports")
 
 
 def connection_port() -> int | None:
@@ -135,9 +162,9 @@ def firewall_node_probes(host_name: str) -> tuple[tuple[str, str], ...]:
         ("rules-file", file_digest_probe(RULES_FILE)),
         ("unit-file", file_digest_probe(UNIT_FILE)),
         ("table listing", LIST_TABLE),
-        ("loaded listing", f"cat {shlex.quote(LOADED_FILE)}"),
+        ("loaded listing", read_line(LOADED_FILE)),
         ("enabled", unit_enabled_probe(UNIT)),
-        ("sshd ports", SSHD_PORTS_PROBE),
+        ("sshd ports", SSHD_PORTS),
     )
 
 

@@ -27,7 +27,7 @@ from pyinfra.api.exceptions import OperationError, PyinfraError
 from pyinfra.context import ctx_host
 from pyinfra.operations import files, python, server
 
-from kubewire.facts import file_digest_probe, first_line, node_probed, sha256
+from kubewire.facts import file_digest_probe, first_line, node_probed, package_probe, sha256
 from kubewire.inventory import cluster_spec
 from kubewire.kubeadm import cgroup_driver, init_config_text, join_config_text
 from kubewire.operations import text_file
@@ -111,7 +111,7 @@ def kubeadm_node_probes(host_name: str) -> tuple[tuple[str, str], ...]:
         return ()
     is_first = spec.node(host_name).host == spec.controlplane[0].host
     return (
-        ("packages", f"dpkg-query -W -f='${{Package}} ${{Version}} ${{Status}}\\n' {' '.join(PACKAGES)}"),
+        ("packages", package_probe(("Package", "Version", "Status"), PACKAGES)),
         ("held", f"apt-mark showhold {' '.join(PACKAGES)}"),
         # What the node's apt sources offer, read from fresh lists while kubeadm is not installed yet.
         ("available", ("command -v kubeadm >/dev/null || apt-get update -qq >/dev/null 2>&1; "

@@ -16,9 +16,10 @@ from pyinfra.api import deploy
 from pyinfra.api.exceptions import PyinfraError
 
 from kubewire import operations
-from kubewire.facts import file_digest_probe, first_line, lines, node_probed, swap_units_probe
+from kubewire.facts import file_digest_probe, first_line, lines, node_probed, package_probe
 from kubewire.inventory import cluster_spec
 from kubewire.templates import render
+from kubewire.unit_probes import swap_units_probe
 
 MODULES_FILE = "/etc/modules-load.d/kubewire.conf"
 # Read at boot by systemd-sysctl on Debian 12 and 13 alike (sysctl.d(5)). Never /etc/sysctl.conf:
@@ -35,7 +36,9 @@ PROXY_MODE_MODULES = {
 # How a module shows when it is built into the kernel (no /sys/module entry or /proc/modules
 # line then, and no /sys/module at all inside a container).
 BUILT_IN_EVIDENCE = {
-    "overlay": "grep -qw overlay /proc/filesystems",
+    # /proc/filesystems' "nodev\toverlay" line, read with the shell's own `read` (a small seq_file).
+    "overlay": 'while read -r first second; do [ "$first" = overlay ] || [ "$second" = overlay ] && break; done '
+               "< /proc/filesystems && [ \"$first\" = overlay ] || [ \"$second\" = overlay ]",
     "br_netfilter": "test -d /proc/sys/net/bridge",
     "nf_conntrack": "test -e /proc/sys/net/netfilter/nf_conntrack_max",
     "nf_tables": "grep -q ' nft_register_chain_type$' /proc/kallsyms",
@@ -62,7 +65,9 @@ def module_probe(module: str) -> str:
     evidence = BUILT_IN_EVIDENCE.get(module, "false")
     name = shlex.quote(module)
     in_proc_modules = shlex.quote(f"^{module} ")
-    return (f"if [ -e /sys/module/{name} ] || grep -q -- {in_proc_modules} /proc/modules || {evidence}; "
+    # /proc/modules is missing in a container: no grep to run there.
+    return (f"if [ -e /sys/module/{name} ] "
+            f"|| {{ [ -e /proc/modules ] && grep -q -- {in_proc_modules} /proc/modules; }} || {{ {evidence}; }}; "
             f"then echo loaded; elif modprobe -n -q -- {name}; then echo loadable; else echo absent; fi")
 
 
@@ -88,13 +93,15 @@ def prereqs_node_probes(host_name: str) -> tuple[tuple[str, str], ...]:
     """The role's probes for one host (read with every other role's by deploys/cluster.py)."""
     _, _, modules, packages, sysctls = wanted_state(host_name)
     return (
-        ("packages", "dpkg-query -W -f='${Package} ${db:Status-Abbrev}\\n' " + shlex.join(packages)),
+        ("packages", package_probe(("Package", "db:Status-Abbrev"), packages)),
         ("modules-file", file_digest_probe(MODULES_FILE)),
         ("sysctl-file", file_digest_probe(SYSCTL_FILE)),
         ("sysctls", sysctls_probe(sysctls)),
         *((f"module {module}", module_probe(module)) for module in modules),
         ("swaps", "{ read -r _ && while read -r swap; do echo \"$swap\"; done; } < /proc/swaps"),  # all but the header
-        ("fstab swap", "awk '!/^[[:space:]]*#/ && $3 == \"swap\"' /etc/fstab"),
+        # The lines whose third field is "swap", comments aside (awk's fields: with the shell's `read`).
+        ("fstab swap", "while IFS= read -r line; do set -f; set -- $line; set +f; case $1 in '#'*) ;; "
+                       '*) [ "$3" = swap ] && printf \'%s\\n\' "$line" ;; esac; done < /etc/fstab'),
         ("swap units", swap_units_probe()),
     )
 

@@ -13,6 +13,7 @@ from pyinfra.api.connect import connect_all
 from pyinfra.context import ctx_host, ctx_state
 from pyinfra.context import host as proxy_host
 
+from kubewire import unit_probes
 from kubewire.facts import (
     SEPARATOR,
     Probes,
@@ -26,10 +27,6 @@ from kubewire.facts import (
     record_digests_command,
     recorded_digests_probe,
     split_sections,
-    swap_units_probe,
-    unit_active_probe,
-    unit_enabled_probe,
-    when_unit_active,
     whole_node_command,
 )
 from kubewire.roles.hosts import hosts
@@ -178,46 +175,78 @@ def test_recorded_digests_are_trusted_only_while_inode_size_and_ctime_are_the_re
 LIST_UNITS = """containerd.service loaded active running containerd container runtime
 \u25cf kubewire-firewall.service loaded failed failed kubewire's firewall
 ssh.socket loaded inactive dead OpenBSD Secure Shell server socket
+sshd.socket loaded active listening OpenBSD Secure Shell server socket
 dev-vdb.swap loaded active active /dev/vdb
 swapfile.swap masked inactive dead swapfile.swap
-"""
-LIST_UNIT_FILES = """containerd.service enabled enabled
-kubewire-firewall.service disabled enabled
-kubewire-pod-routes.service masked enabled
 """
 
 
 @pytest.fixture
-def fake_systemctl(tmp_path):
-    """A `systemctl` first on PATH that answers list-units and list-unit-files and logs each call."""
-    calls = tmp_path / "calls"
+def fake_systemd(tmp_path, monkeypatch):
+    """A `systemctl` first on PATH that answers list-units and logs each call, and unit links as
+    `systemctl enable` and `mask` make them in a config dir of the test's own."""
+    calls, config, runtime = tmp_path / "calls", tmp_path / "etc", tmp_path / "run"
     (tmp_path / "list-units").write_text(LIST_UNITS)
-    (tmp_path / "list-unit-files").write_text(LIST_UNIT_FILES)
     (tmp_path / "systemctl").write_text(f'#!/bin/sh\necho "$1" >> {calls}\ncat "{tmp_path}/$1"\n')
     (tmp_path / "systemctl").chmod(0o755)
+    (config / "multi-user.target.wants").mkdir(parents=True)
+    (config / "multi-user.target.wants" / "containerd.service").symlink_to("/lib/systemd/system/containerd.service")
+    (config / "sockets.target.wants").mkdir()
+    (config / "sockets.target.wants" / "ssh.socket").symlink_to("/lib/systemd/system/ssh.socket")
+    (config / "kubewire-firewall.service").write_text("[Unit]\n")  # a unit file, not enabled
+    (config / "kubewire-pod-routes.service").symlink_to("/dev/null")  # masked, its old wants link still there
+    (config / "multi-user.target.wants" / "kubewire-pod-routes.service").symlink_to("/dev/null")
+    runtime.mkdir()
+    (runtime / "firewalld.service").symlink_to("/dev/null")  # masked until the next boot
+    monkeypatch.setattr(unit_probes, "SYSTEM_CONFIG_DIR", str(config))
+    monkeypatch.setattr(unit_probes, "RUNTIME_CONFIG_DIR", str(runtime))
     return {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"}, calls
 
 
-def test_every_unit_question_of_a_read_costs_two_systemctl_calls(fake_systemctl):
-    env, calls = fake_systemctl
-    probes = (("containerd active", unit_active_probe("containerd.service")),
-              ("firewall active", unit_active_probe("kubewire-firewall.service")),
-              ("firewalld active", unit_active_probe("firewalld.service")),  # not loaded: inactive
-              ("containerd enabled", unit_enabled_probe("containerd.service")),
-              ("firewall enabled", unit_enabled_probe("kubewire-firewall.service")),
-              ("routes enabled", unit_enabled_probe("kubewire-pod-routes.service")),
-              ("masquerade enabled", unit_enabled_probe("kubewire-pod-masquerade.service")),  # no unit file
-              ("swap units", swap_units_probe()),
-              ("ssh socket", when_unit_active("ssh.socket", "echo listening")),
-              ("containerd again", when_unit_active("containerd.service", "echo running")))
-    output = subprocess.run(["sh", "-c", Probes().command(probes)], env=env, capture_output=True, text=True, check=True)
+def unit_probes_of_a_read() -> tuple:
+    return (("containerd active", unit_probes.unit_active_probe("containerd.service")),
+            ("firewall active", unit_probes.unit_active_probe("kubewire-firewall.service")),
+            ("firewalld active", unit_probes.unit_active_probe("firewalld.service")),  # not loaded: inactive
+            ("containerd enabled", unit_probes.unit_enabled_probe("containerd.service")),
+            ("firewall enabled", unit_probes.unit_enabled_probe("kubewire-firewall.service")),
+            ("routes enabled", unit_probes.unit_enabled_probe("kubewire-pod-routes.service")),
+            ("masquerade enabled", unit_probes.unit_enabled_probe("kubewire-pod-masquerade.service")),  # no file
+            ("firewalld enabled", unit_probes.unit_enabled_probe("firewalld.service")),
+            ("ssh socket enabled", unit_probes.unit_enabled_probe("ssh.socket")),
+            ("swap units", unit_probes.swap_units_probe()),
+            ("ssh socket", unit_probes.when_unit_active("ssh.socket", "echo listening")),
+            ("sshd socket", unit_probes.when_unit_active("sshd.socket", "echo listening; ")),
+            ("containerd again", unit_probes.when_unit_active("containerd.service", "echo running")))
+
+
+def test_every_unit_question_of_a_read_costs_one_systemctl_call(fake_systemd):
+    env, calls = fake_systemd
+    output = subprocess.run(["sh", "-c", Probes().command(unit_probes_of_a_read())], env=env, capture_output=True,
+                            text=True, check=True)
     assert Probes().process(output.stdout.splitlines()) == {
         "containerd active": ["active"], "firewall active": ["failed"], "firewalld active": ["inactive"],
         "containerd enabled": ["enabled"], "firewall enabled": ["disabled"], "routes enabled": ["masked"],
-        "masquerade enabled": [], "swap units": ["dev-vdb.swap"], "ssh socket": [], "containerd again": ["running"]}
-    assert calls.read_text().split() == ["list-units", "list-unit-files"]
+        "masquerade enabled": ["disabled"], "firewalld enabled": ["masked"], "ssh socket enabled": ["enabled"],
+        "swap units": ["dev-vdb.swap"], "ssh socket": [], "sshd socket": ["listening"],
+        "containerd again": ["running"]}
+    assert calls.read_text().split() == ["list-units"]
+
+
+def test_a_whole_node_read_answers_unit_probes_as_they_answer_alone(fake_systemd):
+    env, calls = fake_systemd
+    sections = {"one": unit_probes_of_a_read()[:5], "two": unit_probes_of_a_read()[5:]}
+
+    def run(probes):
+        output = subprocess.run(["sh", "-c", Probes().command(probes)], env=env, capture_output=True, text=True,
+                                check=True)
+        return Probes().process(output.stdout.splitlines())
+
+    alone = {section: (probes, run(probes)) for section, probes in sections.items()}
+    calls.unlink()
+    assert split_sections(run(whole_node_command(sections)), sections) == alone
+    assert calls.read_text().split() == ["list-units"]
 
 
 def test_a_unit_no_read_asks_systemd_about_is_refused():
     with pytest.raises(ValueError, match="docker.service is not in ASKED_UNITS"):
-        unit_enabled_probe("docker.service")
+        unit_probes.unit_active_probe("docker.service")
