@@ -7,7 +7,7 @@ once, from the first controlplane node.
 """
 
 from kubewire.connection import disable_nagle
-from kubewire.facts import read_together
+from kubewire.facts import read_node_state, read_together
 from kubewire.identity import check_node_identities
 from kubewire.inventory import cluster_spec
 from kubewire.node_read import node_sections
@@ -20,17 +20,20 @@ from kubewire.roles.hosts import hosts
 from kubewire.roles.kubeadm import kubeadm
 from kubewire.roles.kubelet import kubelet
 from kubewire.roles.prereqs import prereqs
-from kubewire.runlock import take_run_lock
+from kubewire.runlock import confirm_run_lock, request_run_lock
 
 disable_nagle()  # small remote commands no longer wait on delayed ACKs
 deploy_file_as_module(__file__)  # pyinfra orders each operation call from the call stack: cheaply then
-# One run per node at a time, held until this run ends; a node held by another run stops it here.
-take_run_lock()
+# One run per node at a time, held until this run ends: asked for here, answered below.
+request_run_lock()
 # Parsed and validated once, before any fact is read or anything changes (exit 2 on errors).
 cluster_spec()
 # A node's whole state, for the checks below and every role, is read in ONE remote command; each
 # role then takes its own section of it (a role called alone reads its own).
 read_together(node_sections())
+read_node_state()
+# A node held by another run stops this one here, before any check of what was read.
+confirm_run_lock()
 # Hostnames, MACs, machine ids and product_uuids must be unique across the inventory.
 check_node_identities()
 

@@ -15,9 +15,10 @@ import weakref
 from collections.abc import Callable
 
 from gevent.lock import Semaphore
-from pyinfra import host, state
+from pyinfra import state
 from pyinfra.api import FactBase
 from pyinfra.api.exceptions import PyinfraError
+from pyinfra.context import ctx_host
 
 SEPARATOR = "@@kubewire-probe "
 
@@ -290,17 +291,28 @@ def split_sections(probed: dict[str, list[str]], sections: dict[str, ProbeList])
     return read
 
 
+def read_node_state(on_host=None) -> None:
+    """Run the host's whole-node read now (once per run; nothing when this run declared none)."""
+    # The Host itself, not pyinfra's `host` proxy (it has no truth value, and keyed by it the read would
+    # be compared through whichever host another greenlet's context holds).
+    on_host = ctx_host.get() if on_host is None else on_host
+    declared = _sections.get(on_host.inventory)
+    if not declared:
+        return
+    with _reading.setdefault(on_host, Semaphore()):
+        if on_host not in _node_state:
+            wanted = {name: tuple(build(on_host.name)) for name, build in declared.items()}
+            probed = on_host.get_fact(Probes, probes=whole_node_command(wanted))
+            _node_state[on_host] = split_sections(probed, wanted)
+
+
 def node_probed(section: str, probes: ProbeList, on_host=None) -> dict[str, list[str]]:
     """What `probes` printed on the host: from its whole-node read when this run declared one
     (`read_together`) with this section and these very probes, else from a `Probes` command of their own."""
-    on_host = host if on_host is None else on_host  # pyinfra's `host` proxy has no truth value
+    on_host = ctx_host.get() if on_host is None else on_host
     declared = _sections.get(on_host.inventory)
     if declared and section in declared:
-        with _reading.setdefault(on_host, Semaphore()):
-            if on_host not in _node_state:
-                wanted = {name: tuple(build(on_host.name)) for name, build in declared.items()}
-                probed = on_host.get_fact(Probes, probes=whole_node_command(wanted))
-                _node_state[on_host] = split_sections(probed, wanted)
+        read_node_state(on_host)
         read = _node_state[on_host].get(section)
         if read is not None and read[0] == tuple(probes):
             return read[1]

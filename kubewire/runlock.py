@@ -8,6 +8,10 @@ connection: `flock` runs on the node for as long as that channel is open, holdin
 Ctrl-C, SIGKILL of the controller: the TCP connection drops and sshd ends the session), so the
 lock is released with it and never goes stale. A run that finds it held stops before changing
 anything, naming who holds it and since when (written in the lock file by the holder).
+
+The main job asks for the lock first and reads its answer after the node's whole-state read was
+sent (`request_run_lock`, then `confirm_run_lock`): both commands run on the node at once, and a
+read changes nothing.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ LOCKED, BUSY = "kubewire-run-lock: taken", "kubewire-run-lock: busy"
 ANSWER_TIMEOUT = 30.0
 
 _held: dict[str, object] = {}  # host name -> the open channel that holds its lock
+_asked: dict[str, object] = {}  # host name -> the channel whose answer is still to be read
 
 
 class RunLocked(PyinfraError):
@@ -45,21 +50,31 @@ def holder_description() -> str:
 def lock_command(description: str) -> str:
     """Take the lock without waiting and hold it until stdin closes; print who holds it when busy."""
     path = shlex.quote(LOCK_FILE)
+    # The shell's own `read` waits for stdin to close: no process besides flock and sh.
     hold = (f"printf '%s\\n' {shlex.quote(description)} > {path}; echo {shlex.quote(LOCKED)}; "
-            "exec cat > /dev/null")
+            "while read -r _; do :; done")
     return (f"flock --nonblock --conflict-exit-code {BUSY_EXIT} {path} sh -c {shlex.quote(hold)}"
             f" || {{ echo {shlex.quote(BUSY)}; cat {path}; }}")
 
 
-def take_run_lock() -> None:
-    """Hold this host's run lock until the run ends (a no-op for connectors other than SSH)."""
+def request_run_lock() -> None:
+    """Ask for this host's run lock, without waiting for the answer (`confirm_run_lock` reads it).
+    A no-op for connectors other than SSH."""
     client = getattr(host.connector, "client", None)
     transport = client.get_transport() if client is not None else None
-    if transport is None or host.name in _held:
+    if transport is None or host.name in _held or host.name in _asked:
         return
     channel = transport.open_session()
     channel.settimeout(ANSWER_TIMEOUT)
     channel.exec_command(lock_command(holder_description()))
+    _asked[host.name] = channel
+
+
+def confirm_run_lock() -> None:
+    """Hold this host's requested run lock until the run ends, or stop when another run holds it."""
+    channel = _asked.pop(host.name, None)
+    if channel is None:
+        return
     answer = channel.makefile("r")
     first = answer.readline().strip()
     if first == LOCKED:
@@ -73,3 +88,9 @@ def take_run_lock() -> None:
                         "nothing was changed. Wait for it to end, then run again.")
     raise RunLocked(f"{host.name}: could not take kubewire's run lock ({LOCK_FILE}): {first or 'no answer'}; "
                     "nothing was changed (is `flock` from util-linux installed?)")
+
+
+def take_run_lock() -> None:
+    """Hold this host's run lock until the run ends (a no-op for connectors other than SSH)."""
+    request_run_lock()
+    confirm_run_lock()
