@@ -9,19 +9,14 @@ tests/unit/operations/<operation>/*.json, probed state in, commands or noop out,
 run against the state after the change must be a noop.
 
 A role hands its checks to `checks` as `step`s: ONE pyinfra operation per role that runs each
-check's generator in turn. pyinfra's own cost per operation (in CLI mode each call walks the
-whole call stack with `inspect` to order it: pyinfra/api/util.py, get_operation_order_from_stack)
+check's generator in turn. pyinfra's own cost per operation (its planning: kubewire/planning.py)
 was most of a no-change re-run's time on the controller when every check was an operation.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
 import posixpath
 import re
-import sys
-import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from io import StringIO
@@ -37,21 +32,6 @@ from .facts import lines, sha256
 NFT = "/usr/sbin/nft"
 CNI_CONFIG_SUFFIXES = (".conf", ".conflist", ".json")  # what runtimes load from a CNI conf dir
 CNI_DISABLED_DIR = "kubewire-disabled"
-
-
-def deploy_file_as_module(path: str) -> None:
-    """Register the deploy file being run as a module, so that pyinfra orders its operation calls at a
-    fraction of the cost. In CLI mode pyinfra orders each call by walking the call stack
-    (pyinfra/api/util.py, get_operation_order_from_stack; only file names and line numbers count),
-    and for each frame `inspect.getmodule` looks for the frame's module. The deploy file is exec'd,
-    not imported: for it, every lookup scanned all of sys.modules (about 3 ms per operation and host,
-    most of a converged node's cost on the controller). Registered, it is found in inspect's cache."""
-    absolute = os.path.abspath(path)
-    name = f"kubewire._deploy_files.{hashlib.sha256(absolute.encode()).hexdigest()[:16]}"
-    if name not in sys.modules:
-        module = types.ModuleType(name, f"pyinfra deploy file {absolute} (run by pyinfra, not imported)")
-        module.__file__ = absolute
-        sys.modules[name] = module
 
 
 @dataclass(frozen=True)

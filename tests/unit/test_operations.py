@@ -11,11 +11,9 @@ A value {"sha256": TEXT} stands for what `file_digest_probe` prints for a file h
 {"step": OPERATION, "description": ..., "arguments": {...}} for one of `checks`' steps.
 """
 
-import inspect
 import json
 import shlex
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -76,21 +74,3 @@ def test_a_table_listing_read_on_the_controller_is_what_the_node_hashes_and_grep
     assert (listing.present, listing.marker("kubewire-rules"), listing.digest) == (True, "0a1b2c", on_node)
     absent = operations.TableListing(())  # nft printed nothing: no such table
     assert (absent.present, absent.marker("kubewire-rules")) == (False, "")
-
-
-def test_the_deploy_file_is_found_by_inspect_without_a_scan_of_every_module(tmp_path, monkeypatch):
-    """pyinfra execs the deploy file (pyinfra_cli/util.py, exec_file) and orders each operation call
-    from the stack's frames; with the file registered, inspect finds the frame's module in its cache."""
-    deploy = tmp_path / "deploy.py"
-    deploy.write_text("import sys\nframe = sys._getframe()\n")
-    namespace = {"__file__": str(deploy)}
-    exec(compile(deploy.read_text(), str(deploy), "exec"), namespace)
-    monkeypatch.setattr(sys, "modules", dict(sys.modules))  # the registration is undone after the test
-    operations.deploy_file_as_module(str(deploy))
-    inspect.getmodule(namespace["frame"])  # the one scan that fills inspect's cache
-    scanned = []
-    is_module = inspect.ismodule  # asked of each entry of sys.modules in a scan
-    monkeypatch.setattr(inspect, "ismodule", lambda obj: (is_module(obj) and scanned.append(obj)) or is_module(obj))
-    found = inspect.getmodule(namespace["frame"])
-    assert found is not None and found.__file__ == str(deploy)
-    assert scanned == []
