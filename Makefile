@@ -23,6 +23,9 @@ $(VENV)/.kubewire-installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
+	# Compiled now, as pip compiles what it installs: pyinfra's CLI writes no bytecode, so a module
+	# first imported by a run would be compiled again on every run.
+	$(BIN)/python -m compileall -q kubewire roles >/dev/null
 	touch $@
 
 lab: setup
