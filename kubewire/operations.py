@@ -60,9 +60,8 @@ def systemd_unit_enabled(unit: str, unit_file_changed: bool, enablement: str):
     if not unit_file_changed and enablement == "enabled":
         host.noop(f"{unit} is already enabled")
         return
-    if unit_file_changed:
-        yield StringCommand("systemctl", "daemon-reload")
-    yield StringCommand("systemctl", "enable", QuoteString(unit))
+    reload = ["systemctl", "daemon-reload", "&&"] if unit_file_changed else []
+    yield StringCommand(*reload, "systemctl", "enable", QuoteString(unit))
 
 
 @operation()
@@ -237,20 +236,26 @@ def cni_configs_moved_aside(conf_dir: str, config_names: list[str], active: str)
 
 
 @operation()
-def cni_plugins_unpacked(tarball: str, sha256: str, bin_dir: str, stale: list[str], record: str = ""):
-    """Check the uploaded tarball of the `stale` plugins on the node, unpack it into `bin_dir`, remove
-    it, then run `record` (the command that records the installed plugins' digests)."""
+def cni_plugins_unpacked(tarball: str, sha256: str, bin_dir: str, stale: list[str], record: str = "",
+                         upload_from: str = ""):
+    """Upload the tarball of the `stale` plugins from the controller's file `upload_from` (when given)
+    to `tarball`, check it on the node, unpack it into `bin_dir`, remove it, then run `record` (the
+    command that records the installed plugins' digests). Not pyinfra's `files.put`: it would read the
+    remote file, its directory and its digest first, for a file removed right after."""
     if not stale:
         host.noop(f"every CNI plugin in {bin_dir} matches the tarball")
         return
+    if upload_from:
+        yield StringCommand("mkdir", "-p", "--", QuoteString(posixpath.dirname(tarball)))
+        yield FileUploadCommand(upload_from, tarball, remote_temp_filename=host.get_temp_filename(tarball))
+    # One command, each part only when the one before it succeeded. Only the unpacked plugins get their
+    # mode: a chmod changes a file's ctime, and so its record.
     yield StringCommand("printf", "'%s  %s\\n'", QuoteString(sha256), QuoteString(tarball), "|",
-                        "sha256sum", "-c", "--quiet", "-")
-    # Only the unpacked plugins get their mode: a chmod changes a file's ctime, and so its record.
-    yield StringCommand("mkdir", "-p", "--", QuoteString(bin_dir), "&&", "tar", "-xzf", QuoteString(tarball),
+                        "sha256sum", "-c", "--quiet", "-", "&&",
+                        "mkdir", "-p", "--", QuoteString(bin_dir), "&&", "tar", "-xzf", QuoteString(tarball),
                         "-C", QuoteString(bin_dir), "--no-same-owner", "&&", "chmod", "755", "--",
-                        *(_path(bin_dir, name) for name in stale), "&&", "rm", "-f", "--", QuoteString(tarball))
-    if record:
-        yield record
+                        *(_path(bin_dir, name) for name in stale), "&&", "rm", "-f", "--", QuoteString(tarball),
+                        *(["&&", record] if record else []))
 
 
 @operation()
@@ -308,9 +313,10 @@ def nft_table_loaded(table: str, rules_file: str, loaded_file: str, wanted_diges
     if live_digest == wanted_digest and live_listing == loaded_listing:
         host.noop(f"nftables table {table} is loaded from {rules_file}")
         return
-    yield StringCommand(NFT, "-f", QuoteString(rules_file))
-    yield StringCommand(NFT, "list", "table", *map(QuoteString, table.split()), "|", "sha256sum", "|",
-                        "cut", "-d' '", "-f1", ">", QuoteString(loaded_file))
+    # One command: each command costs a node a session and a shell.
+    yield StringCommand(NFT, "-f", QuoteString(rules_file), "&&", NFT, "list", "table",
+                        *map(QuoteString, table.split()), "|", "sha256sum", "|", "cut", "-d' '", "-f1", ">",
+                        QuoteString(loaded_file))
 
 
 @operation()

@@ -275,11 +275,10 @@ def _install_plugins(settings: CniSettings, probed: dict, in_use: set[str]) -> l
         except PluginsTarballError as error:
             raise CniError(f"{host.name}: {error}") from None
     remote = f"{UPLOAD_DIR}/cni-plugins-{settings.plugins_version}-{digest[:12]}.tgz"
-    upload = [step(f"Upload CNI plugins {settings.plugins_version} (stale: {', '.join(stale[:4])})", files.put,
-                   src=str(tarball), dest=remote, mode="600", create_remote_dir=True)] if stale else []
-    return [*upload, step(f"Verify and unpack CNI plugins {settings.plugins_version} into {bin_dir}",
-                          cni_plugins_unpacked, tarball=remote, sha256=digest, bin_dir=bin_dir, stale=stale,
-                          record=record_digests_command(bin_dir, managed, PLUGIN_DIGESTS))]
+    stale_names = f" (stale: {', '.join(stale[:4])})" if stale else ""
+    return [step(f"Upload, verify and unpack CNI plugins {settings.plugins_version} into {bin_dir}{stale_names}",
+                 cni_plugins_unpacked, tarball=remote, sha256=digest, bin_dir=bin_dir, stale=stale,
+                 record=record_digests_command(bin_dir, managed, PLUGIN_DIGESTS), upload_from=str(tarball))]
 
 
 def _write_changed(wanted: dict[str, str], probed: dict) -> list[Step]:

@@ -166,9 +166,9 @@ def containerd() -> None:
                 *(["systemctl enable containerd"] if state[1:2] != ["enabled"] else []),
                 *(["systemctl restart containerd"] if changed else
                   ["systemctl start containerd"] if state[:1] != ["active"] else [])]
-    if commands:
+    if commands:  # one command: each costs the node a session and a shell
         server.shell(name="Restart containerd (its files changed)" if changed else "Start containerd",
-                     commands=commands)
+                     commands=[" && ".join(commands)])
 
 
 def _root_version(lines: list[str]) -> int:

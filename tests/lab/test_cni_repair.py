@@ -22,7 +22,7 @@ def test_next_run_restores_binaries_and_config_and_moves_a_competing_config_asid
     host.run("ip route add 10.244.99.0/24 via 192.168.56.12 proto 75")
 
     run = run_deploy(converged.inventory)
-    assert f"[{node_name}] Verify and unpack CNI plugins" in run["log"], run["log"]
+    assert f"[{node_name}] Upload, verify and unpack CNI plugins" in run["log"], run["log"]
     moved = [line for line in run["log"].splitlines() if "] Move aside CNI configs" in line]
     assert moved and all(f"[{node_name}]" in line for line in moved), moved
     assert f"active CNI config: /etc/cni/net.d/10-kubewire.conflist (kubewire's) (moved aside to " \
@@ -52,7 +52,7 @@ def test_a_plugin_written_over_in_place_with_its_old_mtime_put_back_is_restored(
     assert host.run(f"stat -c '%i %s %Y' {plugin}").stdout.split() == before, "inode, size and mtime as before"
 
     run = run_deploy(converged.inventory)
-    assert f"[{node_name}] Verify and unpack CNI plugins" in run["log"], run["log"]
+    assert f"[{node_name}] Upload, verify and unpack CNI plugins" in run["log"], run["log"]
     expected = plugin_digests(lab.cni_tarball())["host-local"]
     assert host.run(f"sha256sum {plugin}").stdout.split()[0] == expected
 

@@ -71,7 +71,7 @@ def test_a_fresh_node_installs_the_package_imports_the_dropin_and_starts_contain
     assert any("apt-get" in command and "containerd runc" in command for command in commands)
     assert any(role.ROOT_CONFIG in command and "awk" in command for command in commands)
     assert any(command.endswith(f"{role.DROPIN})") for command in commands)
-    assert commands[-2:] == ["systemctl enable containerd", "systemctl restart containerd"]
+    assert commands[-1:] == ["systemctl enable containerd && systemctl restart containerd"]
 
 
 def test_a_changed_setting_rewrites_the_dropin_and_restarts_containerd():
@@ -219,7 +219,7 @@ def test_release_binaries_are_verified_on_the_node_before_they_are_installed(rel
     runc_check = next(c for c in commands if release["containerd_runc_sha256"] in c)
     assert commands.index(runc_check) < commands.index(next(c for c in commands if c.startswith("install -D -m 755")))
     assert "KUBEWIRE_CONFIG_VERSION=3" in next(c for c in commands if "awk" in c)  # kubewire writes a v3 root
-    assert commands[-3:] == ["systemctl daemon-reload", "systemctl enable containerd", "systemctl restart containerd"]
+    assert commands[-1:] == ["systemctl daemon-reload && systemctl enable containerd && systemctl restart containerd"]
 
 
 def test_release_binaries_converged_and_a_tampered_one_restored(release):
