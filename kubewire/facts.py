@@ -115,7 +115,7 @@ class PackageStates(Gatherer):
 
     def command(self, items: list) -> str:
         format_ = "\\t".join(f"${{{field}}}" for field in self.FIELDS)
-        return f"dpkg-query -W -f='{format_}\\n' " + " ".join(dict.fromkeys(p for _, names in items for p in names))
+        return f"dpkg-query -W -f='{format_}\\n' " + shlex.join(dict.fromkeys(p for _, names in items for p in names))
 
     def answer(self, lines_: list[str], item) -> list[str]:
         fields, packages = item

@@ -42,8 +42,8 @@ LOADED_FILE = "/etc/kubewire/firewall.loaded"
 LIST_TABLE = f"{shlex.quote(NFT)} list table {TABLE}"
 UNIT = "kubewire-firewall.service"
 UNIT_FILE = f"/etc/systemd/system/{UNIT}"
-WEAVE_BRIDGE = "weave"
-SSH_SOCKETS = ("ssh.socket", "sshd.socket")  # the bridge Weave Net puts a node's pods on
+WEAVE_BRIDGE = "weave"  # the bridge Weave Net puts a node's pods on
+SSH_SOCKETS = ("ssh.socket", "sshd.socket")  # units that may listen for sshd (socket activation)
 
 # Every TCP port sshd listens on: its own sockets (`ss`), its effective config (`sshd -T`, which
 # also names ports of a restart still to come) and a socket-activating unit's (ssh.socket).

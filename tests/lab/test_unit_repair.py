@@ -1,6 +1,6 @@
 """A kubewire unit disabled by hand is enabled again by the next run, on a node of each Debian
-release: systemd's own answer is read from disk each run (a cached one would still say "enabled"
-for a link removed without a daemon-reload)."""
+release: its links are read from disk each run (systemd's cached UnitFileState would still say
+"enabled" for a link removed without a daemon-reload), and read as `systemctl is-enabled` reads them."""
 
 import pytest
 
