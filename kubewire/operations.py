@@ -68,7 +68,16 @@ def systemd_unit_enabled(unit: str, unit_file_changed: bool, enablement: str):
 def checks(steps: list[Step]):
     """Each step in order, its commands when its part of the node differs (announced by its
     description), else its own `host.noop`. Commands run as they are yielded, so a step that reads a
-    fact (pyinfra's own operations do) reads it after the steps before it have run."""
+    fact (pyinfra's own operations do) reads it after the steps before it have run.
+
+    The directories of every file the steps write (`text_file`) are made by one `mkdir -p` first,
+    not one per file: each command costs the node a session and a shell."""
+    writes = [each for each in steps if each.operation is text_file and not _is_written(each.arguments)]
+    if len(writes) > 1:
+        yield StringCommand("mkdir", "-p", "--", *map(QuoteString, dict.fromkeys(
+            posixpath.dirname(each.arguments["path"]) for each in writes)))
+        steps = [Step(each.description, each.operation, {**each.arguments, "directory_made": True})
+                 if any(each is write for write in writes) else each for each in steps]
     for each in steps:
         announced = False
         for command in each.operation._inner(**each.arguments):
@@ -79,19 +88,25 @@ def checks(steps: list[Step]):
 
 
 @operation()
-def text_file(path: str, text: str, current_digest: str, mode: str = "644"):
-    """`path` (root's, `mode`) holds `text`; `current_digest` is what `file_digest_probe` printed."""
-    if current_digest == sha256(text):
+def text_file(path: str, text: str, current_digest: str, mode: str = "644", directory_made: bool = False):
+    """`path` (root's, `mode`) holds `text`; `current_digest` is what `file_digest_probe` printed.
+    `directory_made`: its directory was made by a command before (`checks`)."""
+    if _is_written({"text": text, "current_digest": current_digest}):
         host.noop(f"{path} already has the wanted content")
         return
-    yield from _root_file(path, text, mode)
+    yield from _root_file(path, text, mode, directory_made)
 
 
-def _root_file(path: str, text: str, mode: str):
+def _is_written(arguments: dict) -> bool:
+    return arguments["current_digest"] == sha256(arguments["text"])
+
+
+def _root_file(path: str, text: str, mode: str, directory_made: bool = False):
     """Write `text` to `path`, root's with `mode`, in three commands where pyinfra's `files.put` sends up
     to eight: it reads the file, the path as a directory and its parent (which the probe already
     answered), and sets owner and mode apart."""
-    yield StringCommand("mkdir", "-p", "--", QuoteString(posixpath.dirname(path)))
+    if not directory_made:
+        yield StringCommand("mkdir", "-p", "--", QuoteString(posixpath.dirname(path)))
     # As files.put uploads (pyinfra/operations/files.py): through a temporary file where it must (sudo).
     yield FileUploadCommand(StringIO(text), path, remote_temp_filename=host.get_temp_filename(path))
     yield StringCommand("chown", "root:root", "--", QuoteString(path), "&&", "chmod", QuoteString(mode), "--",
