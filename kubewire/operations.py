@@ -72,7 +72,7 @@ def checks(steps: list[Step]):
 
     The directories of every file the steps write (`text_file`) are made by one `mkdir -p` first,
     not one per file: each command costs the node a session and a shell."""
-    writes = [each for each in steps if each.operation is text_file and not _is_written(each.arguments)]
+    writes = [each for each in steps if each.operation is text_file and not _has_wanted_text(each.arguments)]
     if len(writes) > 1:
         yield StringCommand("mkdir", "-p", "--", *map(QuoteString, dict.fromkeys(
             posixpath.dirname(each.arguments["path"]) for each in writes)))
@@ -91,13 +91,14 @@ def checks(steps: list[Step]):
 def text_file(path: str, text: str, current_digest: str, mode: str = "644", directory_made: bool = False):
     """`path` (root's, `mode`) holds `text`; `current_digest` is what `file_digest_probe` printed.
     `directory_made`: its directory was made by a command before (`checks`)."""
-    if _is_written({"text": text, "current_digest": current_digest}):
+    if _has_wanted_text({"text": text, "current_digest": current_digest}):
         host.noop(f"{path} already has the wanted content")
         return
     yield from _root_file(path, text, mode, directory_made)
 
 
-def _is_written(arguments: dict) -> bool:
+def _has_wanted_text(arguments: dict) -> bool:
+    """Whether a `text_file` step's file already holds its text, by the probed digest."""
     return arguments["current_digest"] == sha256(arguments["text"])
 
 
