@@ -7,7 +7,6 @@ import shlex
 
 from .facts import GatheredProbe, Gatherer, shared_output
 
-# -- systemd units: one `systemctl list-units` per read, enablement read from the links themselves --
 # A systemctl call costs a node 6 to 10 ms of CPU (it links libsystemd-shared and talks D-Bus to the
 # manager). Every active-state question of a read shares one `systemctl list-units` (what is loaded
 # and its active state). Enablement is read from disk as `systemctl is-enabled` defines it: "enabled:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pyinfra import host
 
-from kubewire.facts import Probes, split_sections, whole_node_command
+from kubewire.facts import GatheredProbe, Probes, split_sections, whole_node_command
 from kubewire.node_read import node_sections
 
 sections = {name: tuple(build(host.name)) for name, build in node_sections().items()}
@@ -18,5 +18,5 @@ Path(os.environ["KUBEWIRE_READS_DIR"], f"{host.name}.json").write_text(json.dump
     "together": {name: answers for name, (_, answers) in together.items() if answers},
     "alone": alone,
     "gathered": sorted({type(script.gatherer).__name__ for probes in sections.values()
-                        for _, script in probes if hasattr(script, "gatherer")}),
+                        for _, script in probes if isinstance(script, GatheredProbe)}),
 }))
