@@ -33,10 +33,25 @@ NODE_REPO_MOUNT = "/srv/kubewire-apt"
 # Timers that would only try to reach a mirror the nodes cannot see, and what no node uses but
 # every node would start, on cores the whole lab shares: login prompts on consoles nobody attaches
 # to (--console=passive), systemd-logind (no session registers with it: libpam-systemd is not in the
-# node root) and a huge pages mount.
+# node root), a huge pages mount, the static /dev nodes (systemd-nspawn makes a node's /dev, and
+# its device cgroup refuses others), a remount of a root that has no fstab entry, and the flush of
+# the journal to /var (the journal stays in /run: JOURNALD_CONF). Fifty nodes boot on two cores:
+# each unit left out is a process fifty times over.
 MASKED_UNITS = ("apt-daily.timer", "apt-daily-upgrade.timer", "e2scrub_all.timer", "fstrim.timer",
                 "dpkg-db-backup.timer", "getty@tty1.service", "console-getty.service", "systemd-logind.service",
-                "dev-hugepages.mount")
+                "dev-hugepages.mount", "systemd-tmpfiles-setup-dev-early.service",
+                "systemd-tmpfiles-setup-dev.service", "systemd-remount-fs.service", "systemd-journal-flush.service")
+# Generators run at every boot and every `systemctl daemon-reload`, before any unit loads. These
+# turn what a node has not got into units: a kernel command line, partitions, TPM, hibernation,
+# rc.local, an offline system update, AF_VSOCK/AF_UNIX SSH sockets beside ssh.service, and gettys.
+# A link to /dev/null in /etc/systemd/system-generators masks one (systemd.generator(7)). The
+# fstab and SysV generators stay: what roles and users may rely on.
+MASKED_GENERATORS = tuple(f"systemd-{name}-generator" for name in (
+    "debug", "getty", "gpt-auto", "hibernate-resume", "rc-local", "run", "ssh", "system-update", "tpm2"))
+JOURNALD_CONF = "[Journal]\nStorage=volatile\n"  # journald.conf(5)
+# Debian's ssh.service checks the configuration with `sshd -t` before starting sshd, which checks it
+# again: the lab's configuration is ours, so only the second runs.
+SSH_DROPIN = "[Service]\nExecStartPre=\n"
 
 # systemd-nspawn mounts the cgroup v1 controllers read-only in a node, and no nspawn option
 # changes that; a container runtime must create groups there (runc: "mkdir
@@ -86,8 +101,8 @@ def controller_mirror() -> str:
 
 
 def cache_key(suite: str) -> str:
-    recipe = json.dumps([suite, ROOTFS_PACKAGES, REPO_PACKAGES, MASKED_UNITS, NODE_REPO_MOUNT,
-                         CGROUPS_RW_SCRIPT, CGROUPS_RW_UNIT_TEXT, RECIPE_VERSION])
+    recipe = json.dumps([suite, ROOTFS_PACKAGES, REPO_PACKAGES, MASKED_UNITS, MASKED_GENERATORS, JOURNALD_CONF,
+                         SSH_DROPIN, NODE_REPO_MOUNT, CGROUPS_RW_SCRIPT, CGROUPS_RW_UNIT_TEXT, RECIPE_VERSION])
     return hashlib.sha256(recipe.encode()).hexdigest()[:12]
 
 
@@ -153,10 +168,14 @@ def _prepare_cached_root(root: Path) -> None:
         "PasswordAuthentication no\nPermitRootLogin prohibit-password\nUseDNS no\n"
         "HostKey /etc/ssh/ssh_host_ed25519_key\n"
     )
-    for unit in MASKED_UNITS:
-        mask = etc / "systemd/system" / unit
+    (etc / "systemd/system-generators").mkdir(exist_ok=True)
+    for mask in [etc / "systemd/system" / unit for unit in MASKED_UNITS] + \
+            [etc / "systemd/system-generators" / generator for generator in MASKED_GENERATORS]:
         mask.unlink(missing_ok=True)
         mask.symlink_to("/dev/null")
+    for dropin, text in (("journald.conf.d", JOURNALD_CONF), ("system/ssh.service.d", SSH_DROPIN)):
+        (etc / "systemd" / dropin).mkdir(exist_ok=True)
+        (etc / "systemd" / dropin / "kubewire-lab.conf").write_text(text)
     script = root / "usr/local/sbin/kubewire-lab-cgroups-rw"
     script.write_text(CGROUPS_RW_SCRIPT)
     os.chmod(script, 0o755)
