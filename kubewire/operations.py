@@ -1,25 +1,20 @@
 """Operations that decide from what a role probed: quoted commands for what differs, else a noop.
 
-A role reads its whole state with one `Probes` fact (one round trip per re-run) and hands each
-check's part of it to one of these operations. Like pyinfra's own (`server.sysctl`,
-pyinfra-dev/pyinfra src/pyinfra/operations/server.py), each operation either yields commands
-with every value quoted (`StringCommand`/`QuoteString`) or calls `host.noop("… is already …")`,
-so a converged run says what it found, check by check. They are tested from data:
-tests/unit/operations/<operation>/*.json, probed state in, commands or noop out, and a second
-run against the state after the change must be a noop.
-
-A role hands its checks to `checks` as `step`s: ONE pyinfra operation per role that runs each
-check's generator in turn. pyinfra's own cost per operation (its planning: kubewire/planning.py)
-was most of a no-change re-run's time on the controller when every check was an operation.
+Like pyinfra's own (`server.sysctl`, pyinfra-dev/pyinfra src/pyinfra/operations/server.py), each
+either yields commands with every value quoted or calls `host.noop("… is already …")`, so a converged
+run says what it found, check by check. A role hands its checks to `checks` as `step`s: ONE pyinfra
+operation per role (pyinfra's planning of each operation was most of a re-run's controller time).
+Tested from data: tests/unit/operations/<operation>/*.json, probed state in, commands or noop out,
+and a second run against the state after the change must be a noop.
 """
 
 from __future__ import annotations
 
 import posixpath
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from io import StringIO
+from itertools import takewhile
 from typing import Any
 
 import yaml
@@ -27,7 +22,7 @@ from pyinfra import host, logger
 from pyinfra.api import FileUploadCommand, QuoteString, StringCommand, operation
 from pyinfra.operations import apt, server
 
-from .facts import lines, sha256
+from .facts import sha256
 
 NFT = "/usr/sbin/nft"
 CNI_CONFIG_SUFFIXES = (".conf", ".conflist", ".json")  # what runtimes load from a CNI conf dir
@@ -47,21 +42,24 @@ def step(description: str, operation_: Callable, **arguments: Any) -> Step:
     return Step(description, operation_, arguments)
 
 
-def unit_enabled(unit: str, unit_file_changed: bool, enablement: str, why: str) -> Step:
-    """The step that keeps `unit` enabled; `enablement` is what `unit_enabled_probe` printed."""
-    return step(f"Enable {unit} ({why})", systemd_unit_enabled, unit=unit, unit_file_changed=unit_file_changed,
-                enablement=enablement)
+def units_enabled(units: dict[str, tuple[bool, str]], why: str) -> Step:
+    """The step that keeps units enabled: each unit's (whether kubewire just changed its unit file, what
+    `unit_enabled_probe` printed)."""
+    return step(f"Enable {', '.join(units)} ({why})", systemd_units_enabled,
+                units={unit: {"unit_file_changed": changed, "enablement": enablement}
+                       for unit, (changed, enablement) in units.items()})
 
 
 @operation()
-def systemd_unit_enabled(unit: str, unit_file_changed: bool, enablement: str):
-    """`unit` is enabled, systemd reloaded first when kubewire just changed its unit file. From the
-    probe, not read again: pyinfra's `systemd.service` would read the unit's state and enablement."""
-    if not unit_file_changed and enablement == "enabled":
-        host.noop(f"{unit} is already enabled")
+def systemd_units_enabled(units: dict[str, dict]):
+    """Each unit is enabled, systemd reloaded first (once) when kubewire just changed a unit file. From
+    the probe, not read again: pyinfra's `systemd.service` would read each unit's state and enablement."""
+    wanted = [unit for unit, found in units.items() if found["unit_file_changed"] or found["enablement"] != "enabled"]
+    if not wanted:
+        host.noop(f"{', '.join(units)} already enabled")
         return
-    reload = ["systemctl", "daemon-reload", "&&"] if unit_file_changed else []
-    yield StringCommand(*reload, "systemctl", "enable", QuoteString(unit))
+    reload = ["systemctl", "daemon-reload", "&&"] if any(found["unit_file_changed"] for found in units.values()) else []
+    yield StringCommand(*reload, "systemctl", "enable", *map(QuoteString, wanted))
 
 
 @operation()
@@ -70,48 +68,61 @@ def checks(steps: list[Step]):
     description), else its own `host.noop`. Commands run as they are yielded, so a step that reads a
     fact (pyinfra's own operations do) reads it after the steps before it have run.
 
-    The directories of every file the steps write (`text_file`) are made by one `mkdir -p` first,
-    not one per file: each command costs the node a session and a shell."""
-    writes = [each for each in steps if each.operation is text_file and not _has_wanted_text(each.arguments)]
-    if len(writes) > 1:
-        yield StringCommand("mkdir", "-p", "--", *map(QuoteString, dict.fromkeys(
-            posixpath.dirname(each.arguments["path"]) for each in writes)))
-        steps = [Step(each.description, each.operation, {**each.arguments, "directory_made": True})
-                 if any(each is write for write in writes) else each for each in steps]
-    for each in steps:
+    The files of adjacent `text_file` steps are made ready for their uploads by one command
+    (`files_made_ready`) before the first upload: every command costs the node a session and a shell."""
+    ready: set[int] = set()  # the steps whose file a command before made ready
+    for index, each in enumerate(steps):
+        if _writes(each) and index not in ready:
+            adjacent = [at for at in takewhile(lambda at: steps[at].operation is text_file, range(index, len(steps)))
+                        if _writes(steps[at])]
+            yield files_made_ready([(steps[at].arguments["path"], steps[at].arguments.get("mode", "644"))
+                                    for at in adjacent])
+            ready.update(adjacent)
         announced = False
-        for command in each.operation._inner(**each.arguments):
+        for command in each.operation._inner(**each.arguments, **({"file_ready": True} if index in ready else {})):
             if not announced:
                 logger.info(f"[{host.name}] {each.description}")
                 announced = True
             yield command
 
 
+def _writes(each: Step) -> bool:
+    return each.operation is text_file and each.arguments["current_digest"] != sha256(each.arguments["text"])
+
+
 @operation()
-def text_file(path: str, text: str, current_digest: str, mode: str = "644", directory_made: bool = False):
+def text_file(path: str, text: str, current_digest: str, mode: str = "644", file_ready: bool = False):
     """`path` (root's, `mode`) holds `text`; `current_digest` is what `file_digest_probe` printed.
-    `directory_made`: its directory was made by a command before (`checks`)."""
-    if _has_wanted_text({"text": text, "current_digest": current_digest}):
+    `file_ready`: a command before made it ready for the upload (`checks`)."""
+    if current_digest == sha256(text):
         host.noop(f"{path} already has the wanted content")
         return
-    yield from _root_file(path, text, mode, directory_made)
+    yield from _root_file(path, text, mode, file_ready)
 
 
-def _has_wanted_text(arguments: dict) -> bool:
-    """Whether a `text_file` step's file already holds its text, by the probed digest."""
-    return arguments["current_digest"] == sha256(arguments["text"])
+def files_made_ready(files: list[tuple[str, str]]) -> StringCommand:
+    """One command that makes each (path, mode) ready for an upload: its directory made, the file made
+    if missing (umask 077), owned by root, given its mode. The upload writes into the file, which keeps
+    owner and mode (SFTP opens it with O_TRUNC; `cp` through sudo alike): never readable beyond its mode."""
+    paths = [QuoteString(path) for path, _ in files]
+    directories = dict.fromkeys(posixpath.dirname(path) for path, _ in files)
+    parts: list[Any] = ["mkdir", "-p", "--", *map(QuoteString, directories), "&&", "umask", "077"]
+    for path in paths:
+        parts += ["&&", ":", ">>", path]
+    parts += ["&&", "chown", "root:root", "--", *paths]
+    for mode in dict.fromkeys(mode for _, mode in files):
+        parts += ["&&", "chmod", QuoteString(mode), "--", *(QuoteString(path) for path, each in files if each == mode)]
+    return StringCommand(*parts)
 
 
-def _root_file(path: str, text: str, mode: str, directory_made: bool = False):
-    """Write `text` to `path`, root's with `mode`, in three commands where pyinfra's `files.put` sends up
-    to eight: it reads the file, the path as a directory and its parent (which the probe already
-    answered), and sets owner and mode apart."""
-    if not directory_made:
-        yield StringCommand("mkdir", "-p", "--", QuoteString(posixpath.dirname(path)))
-    # As files.put uploads (pyinfra/operations/files.py): through a temporary file where it must (sudo).
-    yield FileUploadCommand(StringIO(text), path, remote_temp_filename=host.get_temp_filename(path))
-    yield StringCommand("chown", "root:root", "--", QuoteString(path), "&&", "chmod", QuoteString(mode), "--",
-                        QuoteString(path))
+def _root_file(path: str, text: str, mode: str, file_ready: bool = False):
+    """Write `text` to `path`, root's with `mode`: one command and the upload, where pyinfra's `files.put`
+    sends up to eight (reading what the probe answered; owner and mode set after the upload)."""
+    if not file_ready:
+        yield files_made_ready([(path, mode)])
+    # As files.put uploads (pyinfra/operations/files.py), through a temporary file where it must
+    # (sudo): the connector names one then (SSHConnector.put_file), so no command asks for it before.
+    yield FileUploadCommand(StringIO(text), path)
 
 
 @operation()
@@ -220,8 +231,6 @@ def yaml_settings(path: str, wanted: dict, current_lines: list[str] | None):
     yield from _root_file(path, updated, "644")
 
 
-# -- compare-and-fix operations: facts in (what a role probed), quoted commands or a noop out --
-
 def _path(directory: str, name: str) -> QuoteString:
     return QuoteString(f"{directory}/{name}")
 
@@ -263,7 +272,7 @@ def cni_plugins_unpacked(tarball: str, sha256: str, bin_dir: str, stale: list[st
         return
     if upload_from:
         yield StringCommand("mkdir", "-p", "--", QuoteString(posixpath.dirname(tarball)))
-        yield FileUploadCommand(upload_from, tarball, remote_temp_filename=host.get_temp_filename(tarball))
+        yield FileUploadCommand(upload_from, tarball)
     # One command, each part only when the one before it succeeded. Only the unpacked plugins get their
     # mode: a chmod changes a file's ctime, and so its record.
     yield StringCommand("printf", "'%s  %s\\n'", QuoteString(sha256), QuoteString(tarball), "|",
@@ -292,33 +301,6 @@ def pod_routes_applied(script: str, live: set[str] | list[str], wanted: set[str]
         host.noop(f"{len(wanted)} pod routes are in place")
         return
     yield StringCommand("/bin/sh", QuoteString(script))
-
-
-@dataclass(frozen=True)
-class TableListing:
-    """What `nft list table …` printed, read on the controller: grepping and hashing it on the node
-    cost four processes per table."""
-
-    lines: tuple[str, ...]
-
-    @classmethod
-    def probed(cls, probed: dict[str, list[str]], name: str) -> TableListing:
-        """The listing the probe `name` printed."""
-        return cls(tuple(lines(probed, name)))
-
-    @property
-    def present(self) -> bool:
-        return any(line.strip() for line in self.lines)
-
-    def marker(self, name: str) -> str:
-        """The digest after `name` in the table's comment (`comment "kubewire-rules 1a2b…"`), or ""."""
-        found = re.search(rf"{re.escape(name)} ([0-9a-f]*)", "\n".join(self.lines))
-        return found.group(1) if found else ""
-
-    @property
-    def digest(self) -> str:
-        """What `nft list table … | sha256sum` prints: each line ends in a newline, the last one too."""
-        return sha256("".join(f"{line}\n" for line in self.lines))
 
 
 @operation()

@@ -23,6 +23,7 @@ from pyinfra.operations import apt, files, server
 from kubewire import flannel
 from kubewire.cni_plugins import PluginsTarballError, plugin_digests, plugins_subset, plugins_tarball
 from kubewire.facts import (
+    TableListing,
     existing_paths_probe,
     file_digest_probe,
     first_line,
@@ -37,7 +38,6 @@ from kubewire.inventory import cluster_spec
 from kubewire.operations import (
     NFT,
     Step,
-    TableListing,
     checks,
     cni_configs_moved_aside,
     cni_plugins_linked,
@@ -51,7 +51,7 @@ from kubewire.operations import (
     step,
     systemd_unit_disabled,
     text_file,
-    unit_enabled,
+    units_enabled,
     weave_node_state_removed,
 )
 from kubewire.settings import CniSettings
@@ -235,7 +235,11 @@ def cni() -> None:
     if spec.cni_plugin == "bridge":
         steps += _write_changed(wanted, probed)
         steps += _move_aside_winning_configs(settings.conf_dir, probed, CONFLIST, ignore=others)
-        steps += _pod_routes(probed, wanted) + _pod_masquerade(probed, wanted)
+        units = ((ROUTES_UNIT, ROUTES_UNIT_FILE, "routes unit"),
+                 (MASQUERADE_UNIT, MASQUERADE_UNIT_FILE, "masquerade unit"))
+        steps.append(units_enabled({unit: (first_line(probed, path) != sha256(wanted[path]), first_line(probed, probe))
+                                    for unit, path, probe in units}, "pod routes and masquerading come back at boot"))
+        steps += _pod_routes(probed) + _pod_masquerade(probed)
         what = "bridge network: configs, pod routes and masquerading"
     elif spec.cni_plugin == "weave":
         steps += _remove_bridge_network(wanted, probed)
@@ -287,9 +291,10 @@ def _write_changed(wanted: dict[str, str], probed: dict) -> list[Step]:
         mode = "755" if path.endswith(".sh") else "600" if path == MASQUERADE_RULES else "644"
         steps.append(step(f"Write {path}", text_file, path=path, text=text, current_digest=first_line(probed, path),
                           mode=mode))
-        if path == VETH_LINK_FILE and first_line(probed, path) != sha256(text):
-            steps.append(step("Reload udev's link files (where udev runs)", server.shell,
-                              commands=["if command -v udevadm >/dev/null; then udevadm control --reload; fi"]))
+    # After all writes, which are then made ready for their uploads by one command (`checks`).
+    if VETH_LINK_FILE in wanted and first_line(probed, VETH_LINK_FILE) != sha256(wanted[VETH_LINK_FILE]):
+        steps.append(step("Reload udev's link files (where udev runs)", server.shell,
+                          commands=["if command -v udevadm >/dev/null; then udevadm control --reload; fi"]))
     return steps
 
 
@@ -304,20 +309,15 @@ def _move_aside_winning_configs(conf_dir: str, probed: dict, active: str, whose:
                  conf_dir=conf_dir, config_names=names, active=active)]
 
 
-def _pod_routes(probed: dict, wanted: dict[str, str]) -> list[Step]:
+def _pod_routes(probed: dict) -> list[Step]:
     live = {" ".join(line.split()[:3]) for line in probed.get("routes", [])}
-    unit_changed = first_line(probed, ROUTES_UNIT_FILE) != sha256(wanted[ROUTES_UNIT_FILE])
-    return [unit_enabled(ROUTES_UNIT, unit_changed, first_line(probed, "routes unit"), "pod routes come back at boot"),
-            step("Route other nodes' pod subnets via their nodes", pod_routes_applied, script=ROUTES_SCRIPT, live=live,
+    return [step("Route other nodes' pod subnets via their nodes", pod_routes_applied, script=ROUTES_SCRIPT, live=live,
                  wanted={f"{subnet} via {via}" for subnet, via in cluster_spec().pod_routes(host.name).items()})]
 
 
-def _pod_masquerade(probed: dict, wanted: dict[str, str]) -> list[Step]:
+def _pod_masquerade(probed: dict) -> list[Step]:
     listing = TableListing.probed(probed, "masquerade listing")
-    unit_changed = first_line(probed, MASQUERADE_UNIT_FILE) != sha256(wanted[MASQUERADE_UNIT_FILE])
-    return [unit_enabled(MASQUERADE_UNIT, unit_changed, first_line(probed, "masquerade unit"),
-                         "pod masquerading comes back at boot"),
-            step(f"Masquerade pod traffic leaving the pod network (nft -f {MASQUERADE_RULES})", nft_table_loaded,
+    return [step(f"Masquerade pod traffic leaving the pod network (nft -f {MASQUERADE_RULES})", nft_table_loaded,
                  table=MASQUERADE_TABLE, rules_file=MASQUERADE_RULES, loaded_file=MASQUERADE_LOADED,
                  wanted_digest=masquerade_rules()[1],
                  live_digest=listing.marker("kubewire-masquerade"), live_listing=listing.digest,

@@ -17,18 +17,26 @@ from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import files, systemd
 
-from kubewire.facts import GatheredProbe, Gatherer, file_digest_probe, first_line, node_probed, read_line, sha256
+from kubewire.facts import (
+    GatheredProbe,
+    Gatherer,
+    TableListing,
+    file_digest_probe,
+    first_line,
+    node_probed,
+    read_line,
+    sha256,
+)
 from kubewire.flannel import BRIDGE as FLANNEL_BRIDGE
 from kubewire.inventory import cluster_spec
 from kubewire.operations import (
     NFT,
-    TableListing,
     checks,
     nft_table_loaded,
     nft_table_removed,
     step,
     text_file,
-    unit_enabled,
+    units_enabled,
 )
 from kubewire.ports import node_rules
 from kubewire.templates import render
@@ -187,7 +195,8 @@ def firewall() -> None:
              current_digest=first_line(probed, "rules-file"), mode="600"),
         step(f"Install {UNIT}", text_file, path=UNIT_FILE, text=unit, current_digest=first_line(probed, "unit-file")),
     ]
-    steps.append(unit_enabled(UNIT, unit_changed, first_line(probed, "enabled"), "the allow-list comes back at boot"))
+    steps.append(units_enabled({UNIT: (unit_changed, first_line(probed, "enabled"))},
+                               "the allow-list comes back at boot"))
     steps.append(step("Load the allow-list atomically", nft_table_loaded, table=TABLE, rules_file=RULES_FILE,
                       loaded_file=LOADED_FILE, wanted_digest=rules_digest,
                       live_digest=listing.marker("kubewire-rules"), live_listing=listing.digest,

@@ -121,11 +121,12 @@ def prereqs() -> None:
     steps = [
         step("Install the packages every node needs", operations.packages_installed, packages=list(packages),
              dpkg_lines=lines(probed, "packages")),
+        # Both files written together, then made live: modules before the sysctls some of them add.
         step(f"Persist kernel modules in {MODULES_FILE}", operations.text_file, path=MODULES_FILE,
              text=modules_text, current_digest=first_line(probed, "modules-file")),
-        step("Load kernel modules", operations.kernel_modules_loaded, statuses=statuses),
         step(f"Persist sysctls in {SYSCTL_FILE}", operations.text_file, path=SYSCTL_FILE, text=sysctl_text,
              current_digest=first_line(probed, "sysctl-file")),
+        step("Load kernel modules", operations.kernel_modules_loaded, statuses=statuses),
         step("Apply sysctls", operations.sysctls_applied, wanted=sysctls, probe_lines=lines(probed, "sysctls")),
     ]
     if settings.disable_swap:

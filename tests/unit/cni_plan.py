@@ -8,8 +8,7 @@ import subprocess
 import tarfile
 
 from kubewire.cni_plugins import plugin_digests
-from kubewire.facts import sha256
-from kubewire.operations import TableListing
+from kubewire.facts import TableListing, sha256
 from kubewire.roles import cni as cni_role
 from kubewire.settings import CniSettings
 from tests.unit.plan import fake_host, plan, probes_answer

@@ -5,9 +5,8 @@ import socket
 
 import pytest
 
-from kubewire.facts import sha256
+from kubewire.facts import TableListing, sha256
 from kubewire.inventory import spec_from_inventory
-from kubewire.operations import TableListing
 from kubewire.ports import CONTROLPLANE_PORTS, WORKER_PORTS, required_ports
 from kubewire.roles import firewall as firewall_role
 from kubewire.spec import SpecError

@@ -134,7 +134,8 @@ def test_one_new_worker_joins_and_nothing_else_changes(run_secrets, tmp_path):
         "\"$tmp\" && gpg --show-keys --with-colons \"$tmp\" | awk -F: '/^fpr/ {print $10}' | grep -qx "
         f"{role.KUBERNETES_APT_KEY_FINGERPRINT} && install -D -m 644 \"$tmp\" {role.KEYRING}; status=$?; "
         "rm -f \"$tmp\"; exit $status",
-        "mkdir -p -- /etc/apt/sources.list.d", f"chown root:root -- {role.SOURCES} && chmod 644 -- {role.SOURCES}",
+        f"mkdir -p -- /etc/apt/sources.list.d && umask 077 && : >> {role.SOURCES} && chown root:root -- "
+        f"{role.SOURCES} && chmod 644 -- {role.SOURCES}",
         "apt-get update -q",
         "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --allow-downgrades --allow-change-held-packages "
         f"kubelet={RELEASE}-* kubeadm={RELEASE}-* kubectl={RELEASE}-*",

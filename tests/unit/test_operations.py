@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from kubewire import operations
-from kubewire.facts import Probes, lines, sha256
+from kubewire.facts import Probes, TableListing, lines, sha256
 from tests.unit.plan import command_data, run_operation
 
 CASES = sorted((Path(__file__).parent / "operations").glob("*/*.json"))
@@ -69,8 +69,8 @@ def test_a_table_listing_read_on_the_controller_is_what_the_node_hashes_and_grep
     command = Probes().command((("listing", f"printf %s {shlex.quote(printed)}"),))
     output = subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=True).stdout
     probed = Probes().process(output.splitlines())
-    listing = operations.TableListing(tuple(lines(probed, "listing")))
+    listing = TableListing(tuple(lines(probed, "listing")))
     on_node = subprocess.run(["sha256sum"], input=printed, capture_output=True, text=True, check=True).stdout.split()[0]
     assert (listing.present, listing.marker("kubewire-rules"), listing.digest) == (True, "0a1b2c", on_node)
-    absent = operations.TableListing(())  # nft printed nothing: no such table
+    absent = TableListing(())  # nft printed nothing: no such table
     assert (absent.present, absent.marker("kubewire-rules")) == (False, "")
