@@ -13,7 +13,6 @@ import re
 import shlex
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from gevent.lock import Semaphore
 from pyinfra import state
@@ -353,30 +352,3 @@ def record_digests_command(directory: str, names: list[str], record: str) -> str
             f"| while IFS={tab} read -r key name; do "
             f"printf '%s\\t%s\\t%s\\n' \"$key\" \"$name\" \"$(sha256sum -- \"$name\" | cut -d' ' -f1)\"; done "
             f"> {shlex.quote(record + '.new')} && mv -f -- {shlex.quote(record + '.new')} {shlex.quote(record)}")
-
-
-@dataclass(frozen=True)
-class TableListing:
-    """What `nft list table …` printed, read on the controller: grepping and hashing it on the node
-    cost four processes per table."""
-
-    lines: tuple[str, ...]
-
-    @classmethod
-    def probed(cls, probed: dict[str, list[str]], name: str) -> TableListing:
-        """The listing the probe `name` printed."""
-        return cls(tuple(lines(probed, name)))
-
-    @property
-    def present(self) -> bool:
-        return any(line.strip() for line in self.lines)
-
-    def marker(self, name: str) -> str:
-        """The digest after `name` in the table's comment (`comment "kubewire-rules 1a2b…"`), or ""."""
-        found = re.search(rf"{re.escape(name)} ([0-9a-f]*)", "\n".join(self.lines))
-        return found.group(1) if found else ""
-
-    @property
-    def digest(self) -> str:
-        """What `nft list table … | sha256sum` prints: each line ends in a newline, the last one too."""
-        return sha256("".join(f"{line}\n" for line in self.lines))

@@ -23,6 +23,7 @@ import json
 import shlex
 from dataclasses import dataclass, field
 
+from .nft_probes import hooked_tables_except
 from .unit_probes import when_unit_active
 
 # Printed by the probe, one section per source (see `FOREIGN_FIREWALL_PROBES`).
@@ -32,10 +33,8 @@ FOREIGN_FIREWALL_PROBES = (
     # Each nftables table that has an input or forward base chain, as JSON, except kubewire's
     # own and kube-proxy's nftables-mode tables (large maps; its chains only reject traffic to
     # Services without endpoints).
-    ("nft filter tables", "nft list chains | awk '$1 == \"table\" {t = $2 \" \" $3} "
-                          "/hook (input|forward)/ && !seen[t]++ {print t}' "
-                         "| while read -r family name; do case \"$family $name\" in 'inet kubewire'|'ip kube-proxy'|"
-                         "'ip6 kube-proxy') ;; *) nft -j list table \"$family\" \"$name\" ;; esac; done"),
+    ("nft filter tables", hooked_tables_except(("inet kubewire", "ip kube-proxy", "ip6 kube-proxy"))
+                          + ' | while read -r family name; do nft -j list table "$family" "$name"; done'),
     # Legacy iptables only where its filter table exists (listing it would otherwise create it).
     ("iptables legacy", "[ -e /proc/net/ip_tables_names ] && while read -r table; do [ \"$table\" = filter ] "
                         "&& iptables-legacy-save -t filter; done < /proc/net/ip_tables_names"),

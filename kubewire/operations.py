@@ -23,8 +23,8 @@ from pyinfra.api import FileUploadCommand, QuoteString, StringCommand, operation
 from pyinfra.operations import apt, server
 
 from .facts import sha256
+from .nft_probes import NFT
 
-NFT = "/usr/sbin/nft"
 CNI_CONFIG_SUFFIXES = (".conf", ".conflist", ".json")  # what runtimes load from a CNI conf dir
 CNI_DISABLED_DIR = "kubewire-disabled"
 

@@ -23,7 +23,6 @@ from pyinfra.operations import apt, files, server
 from kubewire import flannel
 from kubewire.cni_plugins import PluginsTarballError, plugin_digests, plugins_subset, plugins_tarball
 from kubewire.facts import (
-    TableListing,
     existing_paths_probe,
     file_digest_probe,
     first_line,
@@ -35,8 +34,8 @@ from kubewire.facts import (
     sha256,
 )
 from kubewire.inventory import cluster_spec
+from kubewire.nft_probes import NFT, TableListing, nft_table_probe
 from kubewire.operations import (
-    NFT,
     Step,
     checks,
     cni_configs_moved_aside,
@@ -160,7 +159,7 @@ def cni_probes(settings: CniSettings, wanted: dict[str, str]) -> tuple[tuple[str
         (LEGACY_LOOPBACK, file_digest_probe(f"{settings.conf_dir}/{LEGACY_LOOPBACK}")),
         ("routes", f"ip -4 route show proto {ROUTE_PROTO}"),
         ("routes unit", unit_enabled_probe(ROUTES_UNIT)),
-        ("masquerade listing", f"{NFT} list table {MASQUERADE_TABLE}"),
+        ("masquerade listing", nft_table_probe(MASQUERADE_TABLE)),
         ("masquerade loaded", read_line(MASQUERADE_LOADED)),
         ("masquerade unit", unit_enabled_probe(MASQUERADE_UNIT)),
         ("weave links", f"for l in {' '.join(WEAVE_LINKS)}; do test -e /sys/class/net/$l && echo $l; done"),

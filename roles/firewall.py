@@ -10,7 +10,6 @@ again at boot by a unit of kubewire's own.
 
 from __future__ import annotations
 
-import shlex
 import socket
 
 from pyinfra import host
@@ -20,7 +19,6 @@ from pyinfra.operations import files, systemd
 from kubewire.facts import (
     GatheredProbe,
     Gatherer,
-    TableListing,
     file_digest_probe,
     first_line,
     node_probed,
@@ -29,8 +27,8 @@ from kubewire.facts import (
 )
 from kubewire.flannel import BRIDGE as FLANNEL_BRIDGE
 from kubewire.inventory import cluster_spec
+from kubewire.nft_probes import NFT, TableListing, nft_table_probe
 from kubewire.operations import (
-    NFT,
     checks,
     nft_table_loaded,
     nft_table_removed,
@@ -47,7 +45,6 @@ RULES_FILE = "/etc/kubewire/firewall.nft"
 # The sha256 of `nft list table inet kubewire` right after kubewire loaded it: a live table that
 # lists differently was changed by hand (or flushed) and is loaded again.
 LOADED_FILE = "/etc/kubewire/firewall.loaded"
-LIST_TABLE = f"{shlex.quote(NFT)} list table {TABLE}"
 UNIT = "kubewire-firewall.service"
 UNIT_FILE = f"/etc/systemd/system/{UNIT}"
 WEAVE_BRIDGE = "weave"  # the bridge Weave Net puts a node's pods on
@@ -169,7 +166,7 @@ def firewall_node_probes(host_name: str) -> tuple[tuple[str, str], ...]:
     return (
         ("rules-file", file_digest_probe(RULES_FILE)),
         ("unit-file", file_digest_probe(UNIT_FILE)),
-        ("table listing", LIST_TABLE),
+        ("table listing", nft_table_probe(TABLE)),
         ("loaded listing", read_line(LOADED_FILE)),
         ("enabled", unit_enabled_probe(UNIT)),
         ("sshd ports", SSHD_PORTS),

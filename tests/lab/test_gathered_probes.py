@@ -1,7 +1,7 @@
 """A whole-node read answers every probe as the probe answers alone, on a converged node of each
 Debian release: the probes a read gathers into one command (file digests, packages, loaded units,
-iptables lines, sshd's ports) are picked on the controller from real systemctl, dpkg-query, ss,
-sshd and iptables output."""
+iptables lines, sshd's ports, nftables tables) are picked on the controller from real systemctl,
+dpkg-query, ss, sshd, iptables and nft output."""
 
 import json
 import os
@@ -11,7 +11,7 @@ import pytest
 from tests.harness import NODE_PER_SUITE, ROOT, run_pyinfra
 
 READ_TWICE = ROOT / "tests" / "lab" / "read_twice.py"
-GATHERERS = ["FileDigests", "IptablesLines", "LoadedUnits", "PackageStates", "SshdPorts"]
+GATHERERS = ["FileDigests", "IptablesLines", "LoadedUnits", "NftTables", "PackageStates", "SshdPorts"]
 
 
 @pytest.fixture(scope="module")
@@ -35,3 +35,5 @@ def test_a_whole_node_read_answers_every_probe_as_it_answers_alone(reads, spec, 
     assert read["alone"]["prereqs"]["packages"] and read["alone"]["prereqs"]["swap units"] == []
     assert read["alone"]["firewall"]["sshd ports"] == ["22"]
     assert read["alone"]["containerd"]["state"][:1] == ["active"]
+    assert read["alone"]["firewall"]["table listing"][:1] == ["table inet kubewire {"]
+    assert read["alone"]["cni"]["masquerade listing"][-1:] == ["}"]

@@ -8,7 +8,8 @@ import subprocess
 import tarfile
 
 from kubewire.cni_plugins import plugin_digests
-from kubewire.facts import TableListing, sha256
+from kubewire.facts import sha256
+from kubewire.nft_probes import TableListing
 from kubewire.roles import cni as cni_role
 from kubewire.settings import CniSettings
 from tests.unit.plan import fake_host, plan, probes_answer

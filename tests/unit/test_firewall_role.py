@@ -5,8 +5,9 @@ import socket
 
 import pytest
 
-from kubewire.facts import TableListing, sha256
+from kubewire.facts import sha256
 from kubewire.inventory import spec_from_inventory
+from kubewire.nft_probes import TableListing
 from kubewire.ports import CONTROLPLANE_PORTS, WORKER_PORTS, required_ports
 from kubewire.roles import firewall as firewall_role
 from kubewire.spec import SpecError

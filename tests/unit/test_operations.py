@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from kubewire import operations
-from kubewire.facts import Probes, TableListing, lines, sha256
+from kubewire.facts import Probes, lines, sha256
+from kubewire.nft_probes import TableListing
 from tests.unit.plan import command_data, run_operation
 
 CASES = sorted((Path(__file__).parent / "operations").glob("*/*.json"))
