@@ -55,6 +55,18 @@ def test_the_command_runs_every_probe_in_one_shell_and_parses_back():
         "it's quoted": ["a  b"], "fails": [], "silent": [], "last": ["x", "y"]}
 
 
+def test_the_output_leaves_the_node_at_once_after_the_last_probe_with_its_blank_lines():
+    # sshd sends each write as a packet of its own: the read writes all it found once, at the end.
+    probes = (("first", "echo early"), ("slow", "sleep 0.3; echo late"), ("blank end", "printf 'z\\n\\n\\n'"))
+    started = time.monotonic()
+    with subprocess.Popen(["sh", "-c", Probes().command(probes)], stdout=subprocess.PIPE, text=True) as shell:
+        first_byte = shell.stdout.read(1)
+        waited = time.monotonic() - started
+        output = first_byte + shell.stdout.read()
+    assert waited >= 0.3
+    assert Probes().process(output.splitlines()) == {"first": ["early"], "slow": ["late"], "blank end": ["z", "", ""]}
+
+
 def test_a_role_reading_a_probe_that_was_not_answered_stops_instead_of_changing_things():
     answer = probes_answer({"hostname": "controlplane"})  # no "hosts-file" in the output
     with pytest.raises(UnknownProbe, match="'hosts-file'"):
