@@ -6,6 +6,9 @@ run says what it found, check by check. A role hands its checks to `checks` as `
 operation per role (pyinfra's planning of each operation was most of a re-run's controller time).
 Tested from data: tests/unit/operations/<operation>/*.json, probed state in, commands or noop out,
 and a second run against the state after the change must be a noop.
+
+Longer than 400 lines: every operation a role hands to `checks`, which must know each one that
+reads no fact, and which the data-driven tests find here by name.
 """
 
 from __future__ import annotations
@@ -65,25 +68,59 @@ def systemd_units_enabled(units: dict[str, dict]):
 @operation()
 def checks(steps: list[Step]):
     """Each step in order, its commands when its part of the node differs (announced by its
-    description), else its own `host.noop`. Commands run as they are yielded, so a step that reads a
-    fact (pyinfra's own operations do) reads it after the steps before it have run.
+    description), else its own `host.noop`.
 
-    The files of adjacent `text_file` steps are made ready for their uploads by one command
-    (`files_made_ready`) before the first upload: every command costs the node a session and a shell."""
+    Every command costs the node a session and a shell, so adjacent commands of steps that read no
+    fact run as one (`_in_turn`), and the files of adjacent `text_file` steps are made ready for their
+    uploads by one command (`files_made_ready`). A step that reads a fact (pyinfra's own operations
+    do) reads it after the commands of the steps before it have run."""
     ready: set[int] = set()  # the steps whose file a command before made ready
+    waiting: list = []  # commands not run yet, all of steps that read no fact
     for index, each in enumerate(steps):
+        if each.operation not in READ_NO_FACTS and waiting:
+            yield _in_turn(waiting)
         if _writes(each) and index not in ready:
             adjacent = [at for at in takewhile(lambda at: steps[at].operation is text_file, range(index, len(steps)))
                         if _writes(steps[at])]
-            yield files_made_ready([(steps[at].arguments["path"], steps[at].arguments.get("mode", "644"))
-                                    for at in adjacent])
+            waiting.append(files_made_ready([(steps[at].arguments["path"], steps[at].arguments.get("mode", "644"))
+                                             for at in adjacent]))
             ready.update(adjacent)
         announced = False
         for command in each.operation._inner(**each.arguments, **({"file_ready": True} if index in ready else {})):
             if not announced:
                 logger.info(f"[{host.name}] {each.description}")
                 announced = True
+            if each.operation in READ_NO_FACTS and isinstance(command, str | StringCommand) \
+                    and not getattr(command, "connector_arguments", None):
+                waiting.append(command)
+                continue
+            if waiting:
+                yield _in_turn(waiting)
             yield command
+    if waiting:
+        yield _in_turn(waiting)
+
+
+class InTurn(StringCommand):
+    """One command that runs `commands` in turn, each only when the one before succeeded (as pyinfra
+    stops at a failed one), each in a subshell of its own: its `exit`, traps and variables stay its
+    own. A comment in one ends at its line."""
+
+    def __init__(self, commands: list) -> None:
+        self.commands = list(commands)
+        joined: list[Any] = []
+        for command in self.commands:
+            joined += ["&&", "(", command, "\n)"] if joined else ["(", command, "\n)"]
+        super().__init__(*joined)
+
+
+def _in_turn(waiting: list) -> StringCommand:
+    """The waiting commands as one (emptying the list); a single one as it is."""
+    commands = list(waiting)
+    waiting.clear()
+    if len(commands) == 1:
+        return commands[0] if isinstance(commands[0], StringCommand) else StringCommand(commands[0])
+    return InTurn(commands)
 
 
 def _writes(each: Step) -> bool:
@@ -380,3 +417,12 @@ def systemd_unit_disabled(unit: str, enabled: bool):
         host.noop(f"{unit} is not enabled")
         return
     yield StringCommand("systemctl", "disable", QuoteString(unit))
+
+
+# The operations whose generators read no fact: `checks` may run their commands together.
+READ_NO_FACTS = frozenset({
+    text_file, systemd_units_enabled, kernel_modules_loaded, sysctls_applied, swap_off, yaml_settings,
+    cni_configs_moved_aside, cni_plugins_unpacked, cni_plugins_linked, pod_routes_applied, nft_table_loaded,
+    nft_table_removed, weave_node_state_removed, node_state_removed, files_removed, systemd_unit_disabled,
+    server.shell,
+})

@@ -20,6 +20,8 @@ from pyinfra.api.deploy import add_deploy
 from pyinfra.connectors.util import CommandOutput
 from pyinfra.context import ctx_host, ctx_state
 
+from kubewire.operations import InTurn
+
 LAB_SETTINGS = {"node_cidr": "192.168.56.0/24"}
 
 
@@ -132,6 +134,9 @@ def plan(controlplane: list, workers: list, deploy: Callable, settings: dict | N
             with ctx_state.use(state), ctx_host.use(host):
                 commands, noops = record_noops(op_data.command_generator)
             op_data.operation_meta.set_complete(True, commands, CommandOutput([]))
+            # Listed one by one, commands that run in turn in one session too (its data cases show that).
+            commands = [part for command in commands
+                        for part in (command.commands if isinstance(command, InTurn) else [command])]
             result[node] += [command_text(command) for command in commands]
             result.commands[node] += commands
             result.uploads[node] += [upload_of(command) for command in commands
