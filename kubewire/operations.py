@@ -123,15 +123,20 @@ def _in_turn(waiting: list) -> StringCommand:
     return InTurn(commands)
 
 
+def _holds(current_digest: str, text: str) -> bool:
+    """Whether the file whose digest the probe printed already holds `text`."""
+    return current_digest == sha256(text)
+
+
 def _writes(each: Step) -> bool:
-    return each.operation is text_file and each.arguments["current_digest"] != sha256(each.arguments["text"])
+    return each.operation is text_file and not _holds(each.arguments["current_digest"], each.arguments["text"])
 
 
 @operation()
 def text_file(path: str, text: str, current_digest: str, mode: str = "644", file_ready: bool = False):
     """`path` (root's, `mode`) holds `text`; `current_digest` is what `file_digest_probe` printed.
     `file_ready`: a command before made it ready for the upload (`checks`)."""
-    if current_digest == sha256(text):
+    if _holds(current_digest, text):
         host.noop(f"{path} already has the wanted content")
         return
     yield from _root_file(path, text, mode, file_ready)
