@@ -134,7 +134,9 @@ PAUSE_VERSIONS = {29: "3.9", 30: "3.10", 31: "3.10", 32: "3.10", 33: "3.10", 34:
 # Kubernetes packages (kubelet, kubeadm, kubectl) from the community repository, one per minor:
 # https://pkgs.k8s.io/core:/stable:/v1.<minor>/deb/ (kubernetes.io "Installing kubeadm"). Every
 # minor's repository is signed by the same key, published as Release.key next to it; its
-# fingerprint (uid "isv:kubernetes OBS Project", expires 2026-12-29: re-pin when upstream rotates it):
+# fingerprint (uid "isv:kubernetes OBS Project"). Upstream extends its expiry in place, same
+# fingerprint (kubernetes/release#3818: it expired on 2024-11-02 and was extended; now 2026-12-29):
+# the kubeadm role fetches it again when the node's copy has expired. Re-pin only on a new key.
 KUBERNETES_APT_URL = "https://pkgs.k8s.io/core:/stable:/v1.{minor}/deb/"
 KUBERNETES_APT_KEY_FINGERPRINT = "DE15B14486CD377B9E876E1A234654DA9A296436"
 

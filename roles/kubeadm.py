@@ -15,6 +15,7 @@ import os
 import re
 import shlex
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from io import BytesIO, StringIO
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -93,6 +94,37 @@ def repository_reachable_probe(spec: ClusterSpec) -> str:
             "2>/dev/null && echo reachable || echo unreachable; }")
 
 
+# GnuPG doc/DETAILS, --with-colons: field 2 of a "pub" record is the key's validity, "e" once expired,
+# field 7 its expiry date; field 10 of the "fpr" record after it is its fingerprint.
+_KEY_STATE_AWK = shlex.quote('/^pub/ && !pub++ { state = $2 == "e" ? " expired " $7 : "" } '
+                             '/^fpr/ && !fpr++ { print $10 state }')
+
+
+def signing_key_state(path: str) -> str:
+    """A command printing the primary key's fingerprint of the OpenPGP key file at `path` (a shell
+    word), followed by ` expired EPOCH` when gpg finds it expired."""
+    return f"gpg --show-keys --with-colons {path} | awk -F: {_KEY_STATE_AWK}"
+
+
+def signing_key_install_command(key_url: str) -> str:
+    """Fetch pkgs.k8s.io's Release.key and install it only when it is the pinned key and has not
+    expired: apt refuses a repository whose signing key expired (EXPKEYSIG), and upstream extends the
+    key's expiry in place, under the same fingerprint (kubernetes/release#3818: the key expired on
+    2024-11-02 and was extended), so a key fetched again is the remedy and a new fingerprint is not."""
+    pinned = KUBERNETES_APT_KEY_FINGERPRINT
+    expired = shlex.quote(f"kubewire: the signing key at {key_url} ({pinned}) has expired, so apt would refuse "
+                          "pkgs.k8s.io; nothing was installed. Upstream extends it in place: run again once it "
+                          "has, or use kubeadm_packages_source 'apt' or 'debs' meanwhile")
+    other = shlex.quote(f"kubewire: the signing key at {key_url} is not the pinned {pinned}; nothing was installed."
+                        " Got:")
+    temporary = '"$tmp"'
+    return (f"tmp=$(mktemp) && curl -fsSL {shlex.quote(key_url)} | gpg --dearmor > {temporary} && "
+            f"key=$({signing_key_state(temporary)}) && case $key in "
+            f"{pinned}) install -D -m 644 {temporary} {KEYRING} ;; "
+            f"\"{pinned} expired \"*) echo {expired} >&2; false ;; "
+            f"*) echo {other} \"${{key:-no key}}\" >&2; false ;; esac; status=$?; rm -f {temporary}; exit $status")
+
+
 def release_debs(directory: str, release: str) -> dict[str, Path]:
     """kubelet, kubeadm and kubectl .deb files of this release in a directory on the controller."""
     found = {}
@@ -118,7 +150,7 @@ def kubeadm_node_probes(host_name: str) -> tuple[tuple[str, str], ...]:
                        if settings.packages_source == "apt" else "")
          + f"apt-cache madison {' '.join(PACKAGES)} | awk '{{print $1, $3}}'"),
         *((("pkgs.k8s.io", repository_reachable_probe(spec)),) if settings.packages_source == "pkgs.k8s.io" else ()),
-        ("keyring", f"gpg --show-keys --with-colons {KEYRING} | awk -F: '/^fpr/ {{print $10}}'"),
+        ("keyring", signing_key_state(KEYRING)),
         (SOURCES, file_digest_probe(SOURCES)),
         ("admin.conf", file_digest_probe(ADMIN_CONF)),
         ("kubelet.conf", f"test -e {KUBELET_CONF} && echo joined"),
@@ -178,7 +210,7 @@ def _packages(spec: ClusterSpec, settings: KubeadmSettings, probed: dict) -> Non
                 "packages on the nodes) or 'debs' with kubeadm_debs_dir (a directory of .deb files on the "
                 "controller); or set kubeadm_enabled False (pyinfra ... --data kubeadm_enabled=False) when the "
                 "cluster is made another way")
-        changed = _package_repository(spec, probed)
+        changed = _package_repository(spec, probed, installing=not current)
         if changed or not current:
             server.shell(name=f"Install kubelet, kubeadm and kubectl {release} from pkgs.k8s.io and hold them",
                          commands=["apt-get update -q", install, hold])
@@ -211,18 +243,23 @@ def _packages(spec: ClusterSpec, settings: KubeadmSettings, probed: dict) -> Non
         server.shell(name="Hold kubelet, kubeadm and kubectl", commands=[hold])
 
 
-def _package_repository(spec: ClusterSpec, probed: dict) -> bool:
-    """pkgs.k8s.io for the spec's minor, its key installed only when it has the pinned fingerprint."""
+def _package_repository(spec: ClusterSpec, probed: dict, installing: bool) -> bool:
+    """pkgs.k8s.io for the spec's minor, its key installed only when it has the pinned fingerprint and
+    has not expired. An installed key that has expired is fetched again before packages are installed;
+    with nothing to install it is only reported (fetching it would fail while upstream's has expired too)."""
     changed = False
-    if first_line(probed, "keyring") != KUBERNETES_APT_KEY_FINGERPRINT:
-        key_url = shlex.quote(f"{KUBERNETES_APT_URL.format(minor=spec.minor)}Release.key")
+    key = first_line(probed, "keyring").split()
+    expired = key[:2] == [KUBERNETES_APT_KEY_FINGERPRINT, "expired"]
+    if expired and not installing:
+        since = datetime.fromtimestamp(int(key[2]), UTC).date() if key[2:3] and key[2].isdigit() else "?"
+        logger.warning(f"{host.print_prefix}the Kubernetes packages' signing key in {KEYRING} expired on {since}: "
+                       "apt-get update refuses pkgs.k8s.io on this node until it is fetched again, which kubewire "
+                       "does when it next installs the packages")
+    elif key != [KUBERNETES_APT_KEY_FINGERPRINT]:
+        key_url = f"{KUBERNETES_APT_URL.format(minor=spec.minor)}Release.key"
         server.shell(name=f"Install the Kubernetes packages' signing key ({KUBERNETES_APT_KEY_FINGERPRINT})", commands=[
             "DEBIAN_FRONTEND=noninteractive apt-get install -y -q ca-certificates curl gpg",
-            # Fetched to a temporary file; installed only when its fingerprint is the pinned one.
-            f"tmp=$(mktemp) && curl -fsSL {key_url} | gpg --dearmor > \"$tmp\" && "
-            f"gpg --show-keys --with-colons \"$tmp\" | awk -F: '/^fpr/ {{print $10}}' | "
-            f"grep -qx {KUBERNETES_APT_KEY_FINGERPRINT} && install -D -m 644 \"$tmp\" {KEYRING}; "
-            "status=$?; rm -f \"$tmp\"; exit $status"])
+            signing_key_install_command(key_url)])
         changed = True
     sources = text_file(name=f"Kubernetes 1.{spec.minor} package repository in {SOURCES}", path=SOURCES,
                         text=sources_line(spec), current_digest=first_line(probed, SOURCES))

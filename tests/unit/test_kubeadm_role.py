@@ -10,11 +10,20 @@ from pyinfra.api.command import FileUploadCommand, FunctionCommand
 
 from kubewire.facts import sha256
 from kubewire.roles import kubeadm as role
-from tests.unit.kubeadm_plan import CA_HASH, CP, TOKEN, W1, W2, fresh, run, strings
+from tests.unit.kubeadm_plan import (
+    CA_HASH,
+    CP,
+    RELEASE,
+    SOURCES_LINE,
+    TOKEN,
+    W1,
+    W2,
+    fresh,
+    member,
+    run,
+    strings,
+)
 from tests.unit.plan import fake_host, plan_commands, probes_answer
-
-RELEASE = "1.33.5"
-PACKAGES = [f"{name} {RELEASE}-1.1 install ok installed" for name in role.PACKAGES]
 
 
 def capture(nodes, function):
@@ -33,19 +42,6 @@ def capture(nodes, function):
 
 def init_config(nodes) -> str:
     return capture(nodes, lambda spec, name: role.init_config_text(spec))["@fake/controlplane"]
-
-
-SOURCES_LINE = f"deb [signed-by={role.KEYRING}] https://pkgs.k8s.io/core:/stable:/v1.33/deb/ /\n"
-
-
-def member(**changes) -> dict:
-    """A node with the packages held, the repository set up and in the cluster."""
-    state = {"packages": PACKAGES, "held": list(role.PACKAGES), "available": [],
-             "keyring": role.KUBERNETES_APT_KEY_FINGERPRINT, role.SOURCES: sha256(SOURCES_LINE),
-             "admin.conf": "", "kubelet.conf": "joined", "node-ip": "", "cgroup driver": "systemd",
-             role.INIT_CONFIG: ""}
-    state.update(changes)
-    return state
 
 
 def uploads(commands: list) -> dict[str, str]:
@@ -79,7 +75,7 @@ def test_a_fresh_cluster_is_initialised_joined_and_its_pod_cidrs_set(run_secrets
     controlplane = strings(plans["controlplane"])
     key = next(command for command in controlplane if "Release.key" in command)
     assert "https://pkgs.k8s.io/core:/stable:/v1.33/deb/Release.key" in key
-    assert f"grep -qx {role.KUBERNETES_APT_KEY_FINGERPRINT} && install -D -m 644" in key  # checked before installing
+    assert f"case $key in {role.KUBERNETES_APT_KEY_FINGERPRINT}) install -D -m 644" in key  # checked before installing
     assert uploads(plans["controlplane"])[role.SOURCES] == SOURCES_LINE
     install = ("DEBIAN_FRONTEND=noninteractive apt-get install -y -q --allow-downgrades --allow-change-held-packages "
                f"kubelet={RELEASE}-* kubeadm={RELEASE}-* kubectl={RELEASE}-*")
@@ -130,10 +126,7 @@ def test_one_new_worker_joins_and_nothing_else_changes(run_secrets, tmp_path):
         "node02"]
     assert strings(plans["node02"]) == [
         "DEBIAN_FRONTEND=noninteractive apt-get install -y -q ca-certificates curl gpg",
-        "tmp=$(mktemp) && curl -fsSL https://pkgs.k8s.io/core:/stable:/v1.33/deb/Release.key | gpg --dearmor > "
-        "\"$tmp\" && gpg --show-keys --with-colons \"$tmp\" | awk -F: '/^fpr/ {print $10}' | grep -qx "
-        f"{role.KUBERNETES_APT_KEY_FINGERPRINT} && install -D -m 644 \"$tmp\" {role.KEYRING}; status=$?; "
-        "rm -f \"$tmp\"; exit $status",
+        role.signing_key_install_command("https://pkgs.k8s.io/core:/stable:/v1.33/deb/Release.key"),
         f"mkdir -p -- /etc/apt/sources.list.d && umask 077 && : >> {role.SOURCES} && chown root:root -- "
         f"{role.SOURCES} && chmod 644 -- {role.SOURCES}",
         "apt-get update -q",
