@@ -9,15 +9,17 @@ between groups) is refused here; the data itself is validated by kubewire/parse.
 from __future__ import annotations
 
 import os
+import sys
 import weakref
 from pathlib import Path
 from typing import Any
 
+import pyinfra
 from pyinfra.api import State
 from pyinfra.api.inventory import Inventory
 from pyinfra.context import ctx_state
 
-from .errors import Problem, SpecError, exit_with, shortened
+from .errors import NO_VALUE, Problem, SpecError, exit_with, shortened
 from .parse import HostInput, misspelt_key_problem, parse_cluster
 from .spec import CLUSTER_KEYS, CLUSTER_ROLES, HOST_KEYS, NODE_ROLES, ClusterSpec, role_of_key
 
@@ -118,6 +120,19 @@ def listing_problems(groups: dict[str, Any]) -> list[Problem]:
     return problems
 
 
+def pyinfra_option_problems(argv: list[str]) -> list[Problem]:
+    """pyinfra CLI options kubewire's deploys cannot run under (`argv`: the pyinfra command's)."""
+    if "--no-wait" not in argv:
+        return []
+    # pyinfra 3.10, api/operations.py: with --no-wait each host runs all its operations in its own
+    # greenlet (`_run_no_wait_ops`), and a failed operation only ends that greenlet; no host is
+    # marked failed, so the CLI exits 0 (checked: a `false` operation under --no-wait exits 0).
+    return [Problem("pyinfra --no-wait", NO_VALUE,
+                    "kubewire's roles need pyinfra's default order, each operation on every host before the next "
+                    "(a node joins the cluster only once the first controlplane node made this run's token), and "
+                    "with --no-wait pyinfra 3.10 exits 0 when an operation fails; run without --no-wait")]
+
+
 def load_inventory(inventory_file: str | Path) -> Inventory:
     """Load an inventory file (and its group_data) by pyinfra's own rules, without connecting."""
     # pyinfra 3.10's own reader of an inventory file's groups (kubewire pins pyinfra <3.11).
@@ -130,7 +145,8 @@ def load_inventory(inventory_file: str | Path) -> Inventory:
     try:
         with ctx_state.use(State()):
             inventory = make_inventory_from_files(path, cwd=os.getcwd())
-            _listing_problems[inventory] = listing_problems(_get_groups_from_filename(path))
+            _listing_problems[inventory] = listing_problems(_get_groups_from_filename(path)) + (
+                pyinfra_option_problems(sys.argv[1:]) if pyinfra.is_cli else [])
             return inventory
     finally:
         _loading = False

@@ -31,6 +31,19 @@ def test_pyinfra_exits_2_with_every_error_and_connects_to_nothing(tmp_path):
     assert "Connecting to hosts" not in result.stdout + result.stderr
 
 
+def test_pyinfra_no_wait_is_refused_with_the_spec_errors_before_it_connects(tmp_path):
+    (tmp_path / "inventory.py").write_text(BAD_INVENTORY)
+    result = subprocess.run(
+        [sys.executable, "-m", "pyinfra", str(tmp_path / "inventory.py"), str(ROOT / "deploys/cluster.py"), "-y",
+         "--no-wait"], cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "the cluster spec has 2 errors; nothing was changed" in result.stderr
+    assert "pyinfra --no-wait: kubewire's roles need pyinfra's default order" in result.stderr
+    assert "hosts.node01.node_ip = '10.96.0.20': lies inside service_cidr" in result.stderr
+    assert "Connecting to hosts" not in result.stdout + result.stderr
+
+
 GOOD_INVENTORY = '''
 from kubewire.inventory import validate_before_connect
 controlplane = [("controlplane", {"ssh_hostname": "192.168.56.10", "node_ip": "192.168.56.10"})]
