@@ -145,7 +145,9 @@ def text_file(path: str, text: str, current_digest: str, mode: str = "644", file
 def files_made_ready(files: list[tuple[str, str]]) -> StringCommand:
     """One command that makes each (path, mode) ready for an upload: its directory made, the file made
     if missing (umask 077), owned by root, given its mode. The upload writes into the file, which keeps
-    owner and mode (SFTP opens it with O_TRUNC; `cp` through sudo alike): never readable beyond its mode."""
+    owner and mode: never readable beyond its mode. (OpenSSH's sftp-server, `process_open`, opens it with
+    `open(name, flags, mode)`, O_TRUNC, and open(2) applies a mode only to a file it creates; `cp`
+    through sudo writes into an existing file alike.)"""
     paths = [QuoteString(path) for path, _ in files]
     directories = dict.fromkeys(posixpath.dirname(path) for path, _ in files)
     parts: list[Any] = ["mkdir", "-p", "--", *map(QuoteString, directories), "&&", "umask", "077"]
