@@ -27,6 +27,8 @@ from .spec import CLUSTER_KEYS, CLUSTER_ROLES, HOST_KEYS, NODE_ROLES, ClusterSpe
 def spec_from_inventory(inventory: Inventory) -> ClusterSpec:
     """Parse and validate the cluster spec that an inventory declares."""
     problems: list[Problem] = list(_listing_problems.get(inventory, ()))
+    if pyinfra.is_cli:  # the deploy runs under pyinfra's CLI: its options too
+        problems += pyinfra_option_problems(sys.argv[1:])
     hosts: list[HostInput] = []
     shared_by_host: dict[str, dict[str, Any]] = {}
 
@@ -145,8 +147,7 @@ def load_inventory(inventory_file: str | Path) -> Inventory:
     try:
         with ctx_state.use(State()):
             inventory = make_inventory_from_files(path, cwd=os.getcwd())
-            _listing_problems[inventory] = listing_problems(_get_groups_from_filename(path)) + (
-                pyinfra_option_problems(sys.argv[1:]) if pyinfra.is_cli else [])
+            _listing_problems[inventory] = listing_problems(_get_groups_from_filename(path))
             return inventory
     finally:
         _loading = False

@@ -120,7 +120,7 @@ def signing_key_install_command(key_url: str) -> str:
     temporary = '"$tmp"'
     return (f"tmp=$(mktemp) && curl -fsSL {shlex.quote(key_url)} | gpg --dearmor > {temporary} && "
             f"key=$({signing_key_state(temporary)}) && case $key in "
-            f"{pinned}) install -D -m 644 {temporary} {KEYRING} ;; "
+            f"{pinned}) install -D -m 644 {temporary} {shlex.quote(KEYRING)} ;; "
             f"\"{pinned} expired \"*) echo {expired} >&2; false ;; "
             f"*) echo {other} \"${{key:-no key}}\" >&2; false ;; esac; status=$?; rm -f {temporary}; exit $status")
 

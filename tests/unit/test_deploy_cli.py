@@ -65,3 +65,4 @@ def test_a_plugins_tarball_that_does_not_match_stops_pyinfra_before_it_connects(
     assert result.returncode == 2, result.stdout + result.stderr
     assert f"cni_plugins_tarball_sha256 = '{'0' * 64}': does not match cni_plugins_tarball {tarball}" in result.stderr
     assert "Connecting to hosts" not in result.stdout + result.stderr
+
