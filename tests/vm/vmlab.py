@@ -44,6 +44,10 @@ class VmLabError(Exception):
     pass
 
 
+class VagrantHung(VmLabError):
+    pass
+
+
 def vagrant_env() -> dict:
     return {
         **os.environ, "VAGRANT_HOME": str(VAGRANT_HOME), "VAGRANT_DEFAULT_PROVIDER": "libvirt",
@@ -200,7 +204,7 @@ def _wait_for(what: str, ready, timeout: float) -> None:
 # -- up and down --------------------------------------------------------------------------
 
 
-def up(log=print, machines: tuple[str, ...] = MACHINES) -> dict:
+def up(log=print, machines: tuple[str, ...] = MACHINES, after_hang: bool = False) -> dict:
     """Namespace, libvirt, apt repository, box; then `vagrant up` (one retry). Timings in seconds."""
     timings = {}
     if namespace_pids() or NETNS in lab.netns_list() or _leftover_libvirt_files():
@@ -224,34 +228,62 @@ def up(log=print, machines: tuple[str, ...] = MACHINES) -> dict:
     _wait_for("libvirtd", lambda: LIBVIRT_SOCKET.exists() and virsh("version", check=False).returncode == 0,
               DAEMON_TIMEOUT)
     _remember("pool existed", virsh("pool-info", STORAGE_POOL, check=False).returncode == 0)
+    if after_hang:  # what libvirtd did for the killed vagrant after `down` removed the rest
+        _remove_libvirt_objects()
     _start("apt-repository", "python3", "-m", "http.server", str(APT_PORT), "--directory", str(repo))
 
     if BOX_NAME not in vagrant("box", "list").stdout:
         vagrant("box", "add", "--name", BOX_NAME, str(box_file), timeout=600)
 
     started = time.monotonic()
-    timings["retried"] = _vagrant_up(log, machines)
+    try:
+        timings["retried"] = _vagrant_up(log, machines)
+    except VagrantHung as hung:
+        if after_hang:
+            raise VmLabError(f"vagrant up hung twice (logs in {STATE_DIR})") from hung
+        # libvirtd may still carry out what the killed vagrant asked of it (a domain defined after any
+        # cleanup: "domain already exists" on the retry), so the whole lab goes, libvirtd with it.
+        log(f"{hung}; taking the VM lab down and bringing it up once more")
+        down(log)
+        return {**up(log, machines, after_hang=True), "retried": list(machines)}
     timings["vagrant up"] = time.monotonic() - started
     assert_isolated()
     return timings
 
 
-def _vagrant_up(log, machines: tuple[str, ...]) -> list[str]:
-    """`vagrant up`; machines that fail to come up are destroyed and brought up once more."""
+def _vagrant_up(log, machines: tuple[str, ...], timeout: float = UP_TIMEOUT) -> list[str]:
+    """`vagrant up`; machines that fail to come up are destroyed and brought up once more. A hung one
+    raises VagrantHung, once vagrant is killed."""
     assert_isolated()
-    first = vagrant("up", "--provider=libvirt", *machines, timeout=UP_TIMEOUT, check=False)
-    (STATE_DIR / "vagrant-up.log").write_text(first.stdout + first.stderr)
-    if first.returncode == 0:
+    returncode, output = _vagrant_up_once(machines, timeout)
+    (STATE_DIR / "vagrant-up.log").write_text(output)
+    if returncode is None:
+        raise VagrantHung(f"vagrant up hung for {timeout:.0f}s:\n{output[-4000:]}")
+    if returncode == 0:
         return []
     failed = [name for name in machines if "running" not in vagrant("status", name, check=False).stdout
               or vagrant("ssh", name, "-c", "true", check=False, timeout=60).returncode != 0]
     failed = failed or list(machines)
-    log(f"vagrant up failed ({first.returncode}) for {', '.join(failed)}; retrying once:\n{first.stdout[-2000:]}"
-        f"\n{first.stderr[-2000:]}")
+    log(f"vagrant up failed ({returncode}) for {', '.join(failed)}; retrying once:\n{output[-4000:]}")
     vagrant("destroy", "-f", *failed, timeout=300, check=False)
     assert_isolated()
     vagrant("up", "--provider=libvirt", *failed, timeout=UP_TIMEOUT)
     return failed
+
+
+def _vagrant_up_once(machines: tuple[str, ...], timeout: float) -> tuple[int | None, str]:
+    """`vagrant up` in a process group of its own: (its exit status, or None when it hung and the
+    group was killed, by its id; its output)."""
+    process = subprocess.Popen(in_netns("vagrant", "up", "--provider=libvirt", *machines), cwd=ROOT,
+                               env=vagrant_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               start_new_session=True)
+    try:
+        output, _ = process.communicate(timeout=timeout)
+        return process.returncode, output
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)  # vagrant and what it started (ssh, rsync); not libvirt's QEMU
+        output, _ = process.communicate()
+        return None, output
 
 
 def _leftover_libvirt_files() -> list[Path]:
@@ -272,6 +304,19 @@ def _libvirt_objects() -> dict[str, list[str]]:
     return {"domains": domains, "networks": networks, "volumes": volumes}
 
 
+def _remove_libvirt_objects() -> None:
+    """Every domain, network and volume of the lab's (their names start with PREFIX)."""
+    objects = _libvirt_objects()
+    for domain in objects["domains"]:
+        virsh("destroy", domain, check=False)
+        virsh("undefine", domain, "--remove-all-storage", check=False)
+    for network in objects["networks"]:
+        virsh("net-destroy", network, check=False)
+        virsh("net-undefine", network, check=False)
+    for volume in _libvirt_objects()["volumes"]:
+        virsh("vol-delete", volume, "--pool", STORAGE_POOL, check=False)
+
+
 def down(log=print) -> dict:
     """Destroy the VMs and everything libvirt holds for them, stop our processes by PID,
     delete the namespace. Returns what was left (empty lists when clean) and the time taken."""
@@ -280,15 +325,7 @@ def down(log=print) -> dict:
     if daemons_up and (ROOT / ".vagrant/machines").exists():
         vagrant("destroy", "-f", timeout=300, check=False)
     if daemons_up:
-        objects = _libvirt_objects()
-        for domain in objects["domains"]:
-            virsh("destroy", domain, check=False)
-            virsh("undefine", domain, "--remove-all-storage", check=False)
-        for network in objects["networks"]:
-            virsh("net-destroy", network, check=False)
-            virsh("net-undefine", network, check=False)
-        for volume in _libvirt_objects()["volumes"]:
-            virsh("vol-delete", volume, "--pool", STORAGE_POOL, check=False)
+        _remove_libvirt_objects()
         if _state().get("pool existed") is False:  # vagrant-libvirt defined it for this lab
             virsh("pool-destroy", STORAGE_POOL, check=False)
             virsh("pool-undefine", STORAGE_POOL, check=False)
