@@ -150,7 +150,7 @@ def kubeadm_node_probes(host_name: str) -> tuple[tuple[str, str], ...]:
                        if settings.packages_source == "apt" else "")
          + f"apt-cache madison {' '.join(PACKAGES)} | awk '{{print $1, $3}}'"),
         *((("pkgs.k8s.io", repository_reachable_probe(spec)),) if settings.packages_source == "pkgs.k8s.io" else ()),
-        ("keyring", signing_key_state(KEYRING)),
+        ("keyring", signing_key_state(shlex.quote(KEYRING))),
         (SOURCES, file_digest_probe(SOURCES)),
         ("admin.conf", file_digest_probe(ADMIN_CONF)),
         ("kubelet.conf", f"test -e {KUBELET_CONF} && echo joined"),
