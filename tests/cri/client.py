@@ -4,7 +4,7 @@ gRPC runs in a worker process of its own (`python -m tests.cri.client SOCKET`, J
 stdin/stdout), never in the test process: pyinfra's gevent forks in Python, which runs gRPC's fork
 handlers in the child, and a child forked while a channel is open can abort (SIGABRT seen on
 `ip link set` in a lab test). The stubs are generated from tests/cri/api.proto with grpcio-tools
-when the worker starts (into a temporary directory; nothing generated is kept in the repository).
+when the worker starts (into a temporary directory, removed once they are imported).
 """
 
 from __future__ import annotations
@@ -84,19 +84,24 @@ class CriClient:
 
 
 def _generate():
+    """The stubs, generated into a temporary directory that is removed once both are imported (a
+    worker per test would otherwise leave one behind)."""
     import importlib
     import tempfile
 
     from grpc_tools import protoc
 
-    out = tempfile.mkdtemp(prefix="kubewire-cri-")
     include = Path(protoc.__file__).parent / "_proto"  # protobuf's well-known types
-    status = protoc.main(["protoc", f"-I{PROTO.parent}", f"-I{include}", f"--python_out={out}",
-                          f"--grpc_python_out={out}", str(PROTO)])
-    if status != 0:
-        raise RuntimeError(f"protoc failed on {PROTO} ({status})")
-    sys.path.insert(0, out)
-    return importlib.import_module("api_pb2"), importlib.import_module("api_pb2_grpc")
+    with tempfile.TemporaryDirectory(prefix="kubewire-cri-") as out:
+        status = protoc.main(["protoc", f"-I{PROTO.parent}", f"-I{include}", f"--python_out={out}",
+                              f"--grpc_python_out={out}", str(PROTO)])
+        if status != 0:
+            raise RuntimeError(f"protoc failed on {PROTO} ({status})")
+        sys.path.insert(0, out)
+        try:
+            return importlib.import_module("api_pb2"), importlib.import_module("api_pb2_grpc")
+        finally:
+            sys.path.remove(out)
 
 
 class _Runtime:
