@@ -13,10 +13,11 @@ reads no fact, and which the data-driven tests find here by name.
 
 from __future__ import annotations
 
+import hashlib
 import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from io import StringIO
+from io import BytesIO, StringIO
 from itertools import takewhile
 from typing import Any
 
@@ -72,9 +73,12 @@ def checks(steps: list[Step]):
 
     Every command costs the node a session and a shell, so adjacent commands of steps that read no
     fact run as one (`_in_turn`), and the files of adjacent `text_file` steps are made ready for their
-    uploads by one command (`files_made_ready`). A step that reads a fact (pyinfra's own operations
-    do) reads it after the commands of the steps before it have run."""
+    uploads by one command (`files_made_ready`) and travel as one upload (`FilesFromBundle`): each
+    upload costs a transfer, and through sudo two commands more (pyinfra's `cp` and `rm` of its
+    temporary file). A step that reads a fact (pyinfra's own operations do) reads it after the
+    commands of the steps before it have run."""
     ready: set[int] = set()  # the steps whose file a command before made ready
+    bundled: set[int] = set()  # the steps whose file travelled in a bundle
     waiting: list = []  # commands not run yet, all of steps that read no fact
     for index, each in enumerate(steps):
         if each.operation not in READ_NO_FACTS and waiting:
@@ -82,9 +86,20 @@ def checks(steps: list[Step]):
         if _writes(each) and index not in ready:
             adjacent = [at for at in takewhile(lambda at: steps[at].operation is text_file, range(index, len(steps)))
                         if _writes(steps[at])]
-            waiting.append(files_made_ready([(steps[at].arguments["path"], steps[at].arguments.get("mode", "644"))
-                                             for at in adjacent]))
+            files = [(steps[at].arguments["path"], steps[at].arguments.get("mode", "644")) for at in adjacent]
+            bundle = FilesFromBundle([(steps[at].arguments["path"], steps[at].arguments["text"].encode())
+                                      for at in adjacent]) if len(adjacent) > 1 else None
+            waiting.append(files_made_ready(files + ([(UPLOAD_BUNDLE, "600")] if bundle else [])))
             ready.update(adjacent)
+            if bundle:
+                for at in adjacent:
+                    logger.info(f"[{host.name}] {steps[at].description}")
+                yield _in_turn(waiting)
+                yield FileUploadCommand(BytesIO(bundle.content), UPLOAD_BUNDLE)
+                waiting.append(bundle)
+                bundled.update(adjacent)
+        if index in bundled:
+            continue
         announced = False
         for command in each.operation._inner(**each.arguments, **({"file_ready": True} if index in ready else {})):
             if not announced:
@@ -112,6 +127,29 @@ class InTurn(StringCommand):
         for command in self.commands:
             joined += ["&&", "(", command, "\n)"] if joined else ["(", command, "\n)"]
         super().__init__(*joined)
+
+
+# Where the files of adjacent writes travel together (`checks`), removed once they are in place.
+UPLOAD_BUNDLE = "/var/lib/kubewire/upload.bundle"
+
+
+class FilesFromBundle(StringCommand):
+    """Writes each (path, content) from UPLOAD_BUNDLE, which holds their contents one after another,
+    into its file made ready before (`files_made_ready`), then removes the bundle; nothing is written
+    unless the whole bundle has the sha256 of what was sent. Each `head -c SIZE`
+    reads exactly SIZE bytes of the shared input (coreutils head.c, `head_bytes`: it never asks `read`
+    for more than is left), so the next starts where it stopped; the shell's `>` truncates the file,
+    which keeps its owner and mode, as an upload into it does."""
+
+    def __init__(self, files: list[tuple[str, bytes]], bundle: str = UPLOAD_BUNDLE) -> None:
+        self.files = list(files)
+        self.content = b"".join(content for _, content in self.files)
+        parts: list[Any] = ["printf", "'%s  %s\\n'", hashlib.sha256(self.content).hexdigest(), QuoteString(bundle), "|",
+                            "sha256sum", "-c", "--quiet", "-", "&&", "{"]
+        for index, (path, content) in enumerate(self.files):
+            parts += [*(["&&"] if index else []), "head", "-c", str(len(content)), ">", QuoteString(path)]
+        parts += [";", "}", "<", QuoteString(bundle), "&&", "rm", "-f", "--", QuoteString(bundle)]
+        super().__init__(*parts)
 
 
 def _in_turn(waiting: list) -> StringCommand:

@@ -3,7 +3,9 @@
 Facts are answered by each host's `fake_responses`; nothing runs anywhere. Like pyinfra's own
 operation tests (pyinfra-dev/pyinfra tests/test_operations.py, `parse_commands`), an upload is
 recorded as what is really written: its content and its destination, so a test asserts on the
-uploaded text, not on the test's own render call.
+uploaded text, not on the test's own render call. Files that travel in one bundle are recorded as
+written where the bundle is split: each its slice of the uploaded bundle, as `head -c` cuts it there
+(that the node's shell writes the same is tests/unit/test_upload_bundle.py's).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pyinfra.api.deploy import add_deploy
 from pyinfra.connectors.util import CommandOutput
 from pyinfra.context import ctx_host, ctx_state
 
-from kubewire.operations import InTurn
+from kubewire.operations import UPLOAD_BUNDLE, FilesFromBundle, InTurn
 
 LAB_SETTINGS = {"node_cidr": "192.168.56.0/24"}
 
@@ -33,19 +35,47 @@ class Upload:
     dest: str
 
 
-def upload_of(command: FileUploadCommand) -> Upload:
+def _uploaded_bytes(command: FileUploadCommand) -> bytes:
     src = command.src
     if hasattr(src, "read"):  # StringIO/BytesIO, as files.put and files.template hand over
         src.seek(0)
         data = src.read()
     else:  # a path on the controller
         data = Path(src).read_bytes()
-    if isinstance(data, bytes):
-        try:
-            data = data.decode()
-        except UnicodeDecodeError:
-            pass
-    return Upload(data, command.dest)
+    return data.encode() if isinstance(data, str) else data
+
+
+def _as_text(data: bytes) -> str | bytes:
+    try:
+        return data.decode()
+    except UnicodeDecodeError:
+        return data
+
+
+def upload_of(command: FileUploadCommand) -> Upload:
+    return Upload(_as_text(_uploaded_bytes(command)), command.dest)
+
+
+def written(commands: list[Any]) -> tuple[list[str], list[Upload]]:
+    """Each command's text (`upload DEST` for a file written, by its own upload or from a bundle) and
+    the files written, in order."""
+    texts: list[str] = []
+    uploads: list[Upload] = []
+    bundle = b""
+    for command in commands:
+        if isinstance(command, FilesFromBundle):
+            offset = 0
+            for path, content in command.files:
+                uploads.append(Upload(_as_text(bundle[offset:offset + len(content)]), path))
+                texts.append(f"upload {path}")
+                offset += len(content)
+            continue
+        if isinstance(command, FileUploadCommand):
+            if command.dest == UPLOAD_BUNDLE:
+                bundle = _uploaded_bytes(command)
+            uploads.append(upload_of(command))
+        texts.append(command_text(command))
+    return texts, uploads
 
 
 def command_text(command: Any) -> str:
@@ -137,10 +167,10 @@ def plan(controlplane: list, workers: list, deploy: Callable, settings: dict | N
             # Listed one by one, commands that run in turn in one session too (its data cases show that).
             commands = [part for command in commands
                         for part in (command.commands if isinstance(command, InTurn) else [command])]
-            result[node] += [command_text(command) for command in commands]
+            texts, uploads = written(commands)
+            result[node] += texts
             result.commands[node] += commands
-            result.uploads[node] += [upload_of(command) for command in commands
-                                     if isinstance(command, FileUploadCommand)]
+            result.uploads[node] += uploads
             result.noops[node] += noops
     return result
 
