@@ -83,9 +83,9 @@ def checks(steps: list[Step]):
     for index, each in enumerate(steps):
         if each.operation not in READ_NO_FACTS and waiting:
             yield _in_turn(waiting)
-        if _writes(each) and index not in ready:
+        if writes(each) and index not in ready:
             adjacent = [at for at in takewhile(lambda at: steps[at].operation is text_file, range(index, len(steps)))
-                        if _writes(steps[at])]
+                        if writes(steps[at])]
             files = [(steps[at].arguments["path"], steps[at].arguments.get("mode", "644")) for at in adjacent]
             bundle = FilesFromBundle([(steps[at].arguments["path"], steps[at].arguments["text"].encode())
                                       for at in adjacent]) if len(adjacent) > 1 else None
@@ -166,7 +166,8 @@ def _holds(current_digest: str, text: str) -> bool:
     return current_digest == sha256(text)
 
 
-def _writes(each: Step) -> bool:
+def writes(each: Step) -> bool:
+    """Whether the step is a `text_file` whose file does not hold its text yet."""
     return each.operation is text_file and not _holds(each.arguments["current_digest"], each.arguments["text"])
 
 

@@ -32,7 +32,7 @@ from kubewire.facts import (
     package_probe,
 )
 from kubewire.inventory import cluster_spec
-from kubewire.operations import text_file
+from kubewire.operations import checks, step, text_file, writes
 from kubewire.settings import ContainerdSettings
 from kubewire.spec import NodeSpec
 from kubewire.templates import render
@@ -137,38 +137,44 @@ def containerd() -> None:
     upstream = settings.source != "package"
     probed = node_probed("containerd", containerd_node_probes(host.name))
 
-    changed = _install(settings, probed) if upstream else _install_packages(probed)
-    unit = render("containerd", "containerd.service.j2")
-    written = [text_file(name=f"Write {UNIT_FILE} (upstream's unit)", path=UNIT_FILE, text=unit,
-                         current_digest=first_line(probed, UNIT_FILE))] if upstream else []
-    unit_changed = any(op.will_change for op in written)
+    installed = _install(settings, probed) if upstream else _install_packages(probed)
+    # Its files, then a restart when anything changed: steps of one operation (`checks`), which runs
+    # them as one command and one upload (a bundle when several files differ).
+    unit = [step(f"Write {UNIT_FILE} (upstream's unit)", text_file, path=UNIT_FILE,
+                 text=render("containerd", "containerd.service.j2"),
+                 current_digest=first_line(probed, UNIT_FILE))] if upstream else []
     root = probed.get("root config") or ["absent"]
     root_version = None if root == ["absent"] else _root_version(root)
     layout = config_layout(_version_to_configure(settings), root_version)
+    configured = []
     if not any(DROPIN_DIR in line for line in root if line.lstrip().startswith("imports")):
         if any(line.lstrip().startswith("imports") for line in root):
             raise ContainerdError(f"{host.name}: {ROOT_CONFIG} has its own `imports`; add \"{DROPIN_DIR}/*.toml\" "
                                   "to them")
-        changed.append(server.shell(
-            name=f"Import {DROPIN_DIR} in {ROOT_CONFIG} (before its first table)",
-            commands=[f"KUBEWIRE_CONFIG_VERSION={3 if layout['v3'] else 2}; {root_config_command()}"]))
-    written.append(text_file(name=f"Write containerd's CRI settings {DROPIN}", path=DROPIN,
-                             text=dropin_text(node, spec.minor, layout), current_digest=first_line(probed, DROPIN)))
-    written += [text_file(name=f"Write registry mirrors {path}", path=path, text=text,
-                          current_digest=first_line(probed, path)) for path, text in mirrors.items()]
+        config_version = 3 if layout["v3"] else 2
+        configured.append(step(f"Import {DROPIN_DIR} in {ROOT_CONFIG} (before its first table)", server.shell,
+                               commands=[f"KUBEWIRE_CONFIG_VERSION={config_version}; {root_config_command()}"]))
+    configured.append(step(f"Write containerd's CRI settings {DROPIN}", text_file, path=DROPIN,
+                           text=dropin_text(node, spec.minor, layout), current_digest=first_line(probed, DROPIN)))
+    configured += [step(f"Write registry mirrors {path}", text_file, path=path, text=text,
+                        current_digest=first_line(probed, path)) for path, text in mirrors.items()]
     for path in sorted(set(probed.get("managed mirrors", [])) - set(mirrors)):
-        changed.append(server.shell(name=f"Remove mirrors no longer in the spec ({path})", commands=[
+        configured.append(step(f"Remove mirrors no longer in the spec ({path})", server.shell, commands=[
             f"rm -f {shlex.quote(path)} && rmdir --ignore-fail-on-non-empty {shlex.quote(str(Path(path).parent))}"]))
-    changed += [op for op in written if op.will_change]
+    unit_changed = any(map(writes, unit))
+    # An install operation is there only when something is missing or stale (not `will_change`: that
+    # would have pyinfra read apt's facts while planning).
+    changed = (bool(installed) or unit_changed
+               or any(writes(each) or each.operation is server.shell for each in configured))
     state = probed.get("state") or []
     # From the probe, not systemd's facts: one command per role on a re-run.
     commands = [*(["systemctl daemon-reload"] if unit_changed else []),
                 *(["systemctl enable containerd"] if state[1:2] != ["enabled"] else []),
                 *(["systemctl restart containerd"] if changed else
                   ["systemctl start containerd"] if state[:1] != ["active"] else [])]
-    if commands:  # one command: each costs the node a session and a shell
-        server.shell(name="Restart containerd (its files changed)" if changed else "Start containerd",
-                     commands=[" && ".join(commands)])
+    restart = [step("Restart containerd (its files changed)" if changed else "Start containerd", server.shell,
+                    commands=[" && ".join(commands)])] if commands else []
+    checks(name=f"containerd configured ({DROPIN}), restarted when it changed", steps=unit + configured + restart)
 
 
 def _root_version(lines: list[str]) -> int:

@@ -56,13 +56,18 @@ def upload_of(command: FileUploadCommand) -> Upload:
     return Upload(_as_text(_uploaded_bytes(command)), command.dest)
 
 
+def in_turn_apart(commands: list[Any]) -> list[Any]:
+    """Commands that run in turn in one session (`InTurn`) listed one by one (its data cases show that)."""
+    return [part for command in commands for part in (command.commands if isinstance(command, InTurn) else [command])]
+
+
 def written(commands: list[Any]) -> tuple[list[str], list[Upload]]:
     """Each command's text (`upload DEST` for a file written, by its own upload or from a bundle) and
     the files written, in order."""
     texts: list[str] = []
     uploads: list[Upload] = []
     bundle = b""
-    for command in commands:
+    for command in in_turn_apart(commands):
         if isinstance(command, FilesFromBundle):
             offset = 0
             for path, content in command.files:
@@ -164,9 +169,7 @@ def plan(controlplane: list, workers: list, deploy: Callable, settings: dict | N
             with ctx_state.use(state), ctx_host.use(host):
                 commands, noops = record_noops(op_data.command_generator)
             op_data.operation_meta.set_complete(True, commands, CommandOutput([]))
-            # Listed one by one, commands that run in turn in one session too (its data cases show that).
-            commands = [part for command in commands
-                        for part in (command.commands if isinstance(command, InTurn) else [command])]
+            commands = in_turn_apart(commands)
             texts, uploads = written(commands)
             result[node] += texts
             result.commands[node] += commands

@@ -7,12 +7,11 @@ import tarfile
 import tomllib
 
 import pytest
-from pyinfra.api.command import FileUploadCommand
 
 from kubewire import paths
 from kubewire.facts import sha256
 from kubewire.roles import containerd as role
-from tests.unit.plan import fake_host, plan_commands, probes_answer
+from tests.unit.plan import fake_host, plan_commands, probes_answer, written
 
 CP = ("controlplane", "192.168.56.10")
 CRI_V1 = 'plugins."io.containerd.grpc.v1.cri"'
@@ -57,8 +56,8 @@ def commands_for(state: dict, **data) -> list:
 
 
 def uploads(commands: list) -> dict[str, str]:
-    return {command.dest: command.src.getvalue() for command in commands
-            if isinstance(command, FileUploadCommand) and isinstance(command.src, io.StringIO)}
+    """Each file written, by its own upload or from a bundle, and its text."""
+    return {upload.dest: upload.content for upload in written(commands)[1] if isinstance(upload.content, str)}
 
 
 def test_a_converged_node_gets_no_operations():
