@@ -136,10 +136,10 @@ UPLOAD_BUNDLE = "/var/lib/kubewire/upload.bundle"
 class FilesFromBundle(StringCommand):
     """Writes each (path, content) from UPLOAD_BUNDLE, which holds their contents one after another,
     into its file made ready before (`files_made_ready`), then removes the bundle; nothing is written
-    unless the whole bundle has the sha256 of what was sent. Each `head -c SIZE`
-    reads exactly SIZE bytes of the shared input (coreutils head.c, `head_bytes`: it never asks `read`
-    for more than is left), so the next starts where it stopped; the shell's `>` truncates the file,
-    which keeps its owner and mode, as an upload into it does."""
+    unless the whole bundle has the sha256 of what was sent. Each `head -c SIZE` reads exactly SIZE
+    bytes of the shared input (coreutils head.c, `head_bytes`: it never asks `read` for more than is
+    left), so the next starts where it stopped; the shell's `>` truncates the file, which keeps its
+    owner and mode, as an upload into it does."""
 
     def __init__(self, files: list[tuple[str, bytes]], bundle: str = UPLOAD_BUNDLE) -> None:
         self.files = list(files)
