@@ -28,6 +28,7 @@ from pyinfra.operations import apt, server
 
 from .facts import sha256
 from .nft_probes import NFT
+from .transfer import MAKE_TRANSFER_DIR, transfer_path
 
 CNI_CONFIG_SUFFIXES = (".conf", ".conflist", ".json")  # what runtimes load from a CNI conf dir
 CNI_DISABLED_DIR = "kubewire-disabled"
@@ -95,7 +96,8 @@ def checks(steps: list[Step]):
                 for at in adjacent:
                     logger.info(f"[{host.name}] {steps[at].description}")
                 yield _in_turn(waiting)
-                yield FileUploadCommand(BytesIO(bundle.content), UPLOAD_BUNDLE)
+                yield FileUploadCommand(BytesIO(bundle.content), UPLOAD_BUNDLE,
+                                        remote_temp_filename=transfer_path(UPLOAD_BUNDLE))
                 waiting.append(bundle)
                 bundled.update(adjacent)
         if index in bundled:
@@ -186,10 +188,12 @@ def files_made_ready(files: list[tuple[str, str]]) -> StringCommand:
     if missing (umask 077), owned by root, given its mode. The upload writes into the file, which keeps
     owner and mode: never readable beyond its mode. (OpenSSH's sftp-server, `process_open`, opens it with
     `open(name, flags, mode)`, O_TRUNC, and open(2) applies a mode only to a file it creates; `cp`
-    through sudo writes into an existing file alike.)"""
+    through sudo writes into an existing file alike.) Through sudo, the private directory the upload
+    passes through is made too (kubewire.transfer)."""
     paths = [QuoteString(path) for path, _ in files]
     directories = dict.fromkeys(posixpath.dirname(path) for path, _ in files)
-    parts: list[Any] = ["mkdir", "-p", "--", *map(QuoteString, directories), "&&", "umask", "077"]
+    parts: list[Any] = ["mkdir", "-p", "--", *map(QuoteString, directories), "&&", MAKE_TRANSFER_DIR, "&&",
+                        "umask", "077"]
     for path in paths:
         parts += ["&&", ":", ">>", path]
     parts += ["&&", "chown", "root:root", "--", *paths]
@@ -204,8 +208,8 @@ def _root_file(path: str, text: str, mode: str, file_ready: bool = False):
     if not file_ready:
         yield files_made_ready([(path, mode)])
     # As files.put uploads (pyinfra/operations/files.py), through a temporary file where it must
-    # (sudo): the connector names one then (SSHConnector.put_file), so no command asks for it before.
-    yield FileUploadCommand(StringIO(text), path)
+    # (sudo): kubewire's private one (kubewire.transfer), not pyinfra's in /tmp.
+    yield FileUploadCommand(StringIO(text), path, remote_temp_filename=transfer_path(path))
 
 
 @operation()
@@ -354,8 +358,8 @@ def cni_plugins_unpacked(tarball: str, sha256: str, bin_dir: str, stale: list[st
         host.noop(f"every CNI plugin in {bin_dir} matches the tarball")
         return
     if upload_from:
-        yield StringCommand("mkdir", "-p", "--", QuoteString(posixpath.dirname(tarball)))
-        yield FileUploadCommand(upload_from, tarball)
+        yield StringCommand("mkdir", "-p", "--", QuoteString(posixpath.dirname(tarball)), "&&", MAKE_TRANSFER_DIR)
+        yield FileUploadCommand(upload_from, tarball, remote_temp_filename=transfer_path(tarball))
     # One command, each part only when the one before it succeeded. Only the unpacked plugins get their
     # mode: a chmod changes a file's ctime, and so its record.
     yield StringCommand("printf", "'%s  %s\\n'", QuoteString(sha256), QuoteString(tarball), "|",

@@ -34,6 +34,7 @@ from kubewire.kubeadm import cgroup_driver, init_config_text, join_config_text
 from kubewire.operations import text_file
 from kubewire.settings import KubeadmSettings
 from kubewire.spec import ClusterSpec, NodeSpec
+from kubewire.transfer import MAKE_TRANSFER_DIR, TRANSFER_DIR, connector_arguments, transfer_path
 from kubewire.versions import KUBERNETES_APT_KEY_FINGERPRINT, KUBERNETES_APT_URL, kubernetes_release
 
 PACKAGES = ("kubelet", "kubeadm", "kubectl")
@@ -296,9 +297,10 @@ def _nodes_to_join(spec: ClusterSpec, probed: dict) -> list[str]:
 def create_join_secrets(state, host, certificate_key: bool) -> None:
     """On the first controlplane node, while the run executes: a bootstrap token for this run and the
     CA's public key hash (and the key to the uploaded certificates), kept in memory only."""
+    arguments = connector_arguments(host)  # through the inventory's sudo, as the operation's own commands
     status, output = host.run_shell_command(
         f"kubeadm token create --ttl {JOIN_TOKEN_TTL} --description 'kubewire run' --print-join-command",
-        print_output=False, print_input=False)
+        print_output=False, print_input=False, **arguments)
     join = " ".join(output.stdout_lines) if status else ""
     token, ca_hash = re.search(r"--token (\S+)", join), re.search(r"--discovery-token-ca-cert-hash (\S+)", join)
     if not (token and ca_hash):
@@ -308,19 +310,24 @@ def create_join_secrets(state, host, certificate_key: bool) -> None:
     if certificate_key:
         status, output = host.run_shell_command(
             kubeadm_logged(f"kubeadm init phase upload-certs --upload-certs --config {INIT_CONFIG}")
-            + f" && tail -n 1 {LOG}", print_output=False, print_input=False)
+            + f" && tail -n 1 {LOG}", print_output=False, print_input=False, **arguments)
         if not status or not output.stdout_lines:
             raise OperationError("kubeadm could not upload the controlplane certificates; no controlplane node joined")
         _run_secrets["certificate_key"] = output.stdout_lines[-1].strip()
 
 
+def join_config_uploaded(host_name: str):
+    """The commands that put the node's JoinConfiguration in place, readable by root only (`join_cluster`)."""
+    spec = cluster_spec()
+    yield f"mkdir -p {Path(JOIN_CONFIG).parent} && install -m 600 /dev/null {JOIN_CONFIG} && {MAKE_TRANSFER_DIR}"
+    # The token exists only once the run executes (create_join_secrets): uploaded then, from memory.
+    yield FunctionCommand(upload_join_config, (JoinTarget(spec, spec.node(host_name)),), {})
+
+
 @operation(is_idempotent=False)
 def join_cluster(host_name: str):
     """kubeadm join with the run's token, in a JoinConfiguration that exists only for the join."""
-    spec = cluster_spec()
-    yield f"mkdir -p {Path(JOIN_CONFIG).parent} && install -m 600 /dev/null {JOIN_CONFIG}"
-    # The token exists only once the run executes (create_join_secrets): uploaded then, from memory.
-    yield FunctionCommand(upload_join_config, (JoinTarget(spec, spec.node(host_name)),), {})
+    yield from join_config_uploaded(host_name)
     # Removed however the join ends: the file holds the token.
     yield StringCommand(f"trap 'rm -f {JOIN_CONFIG}' EXIT; {kubeadm_logged(f'kubeadm join --config {JOIN_CONFIG}')}")
 
@@ -341,7 +348,8 @@ def upload_join_config(state, host, target: JoinTarget) -> None:
                              "node already a member of the cluster under another name?)")
     text = join_config_text(spec, node, _run_secrets["token"], _run_secrets["ca_cert_hash"],
                             _run_secrets.get("certificate_key"))
-    if not host.put_file(StringIO(text), JOIN_CONFIG):
+    if not host.put_file(StringIO(text), JOIN_CONFIG, remote_temp_filename=transfer_path(JOIN_CONFIG),
+                         print_output=False, print_input=False, **connector_arguments(host)):
         raise OperationError(f"could not upload {JOIN_CONFIG} to {node.name}")
 
 
@@ -388,9 +396,16 @@ def _fetch_admin_kubeconfig(settings: KubeadmSettings, probed: dict) -> None:
 
 
 def fetch_private(state, host, remote: str, local: str) -> None:
-    """Download a file into memory and write it readable by its owner only."""
+    """Download a file into memory and write it readable by its owner only (through sudo, by way of
+    kubewire's private transfer directory)."""
+    arguments = connector_arguments(host)
+    if arguments.get("_sudo"):
+        status, output = host.run_shell_command(MAKE_TRANSFER_DIR, print_output=False, print_input=False, **arguments)
+        if not status:
+            raise OperationError(f"could not make {TRANSFER_DIR} on {host.name}: {' '.join(output.stderr_lines)}")
     buffer = BytesIO()
-    if not host.get_file(remote, buffer):
+    if not host.get_file(remote, buffer, remote_temp_filename=transfer_path(remote), print_output=False,
+                         print_input=False, **arguments):
         raise OperationError(f"could not read {remote} on {host.name}")
     Path(local).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     descriptor = os.open(local, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

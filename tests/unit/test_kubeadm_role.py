@@ -10,6 +10,7 @@ from pyinfra.api.command import FileUploadCommand, FunctionCommand
 
 from kubewire.facts import sha256
 from kubewire.roles import kubeadm as role
+from kubewire.transfer import MAKE_TRANSFER_DIR, TRANSFER_DIR, transfer_path
 from tests.unit.kubeadm_plan import (
     CA_HASH,
     CP,
@@ -96,7 +97,8 @@ def test_a_fresh_cluster_is_initialised_joined_and_its_pod_cidrs_set(run_secrets
         assert "controlPlane" not in join
         # The token reaches the node only inside the uploaded file, created 0600 first and removed after the join.
         assert not any(TOKEN in command for command in strings(commands))
-        made = strings(commands).index(f"mkdir -p /etc/kubewire && install -m 600 /dev/null {role.JOIN_CONFIG}")
+        made = strings(commands).index(f"mkdir -p /etc/kubewire && install -m 600 /dev/null {role.JOIN_CONFIG} && "
+                                       f"{MAKE_TRANSFER_DIR}")
         joined = next(i for i, c in enumerate(strings(commands)) if f"kubeadm join --config {role.JOIN_CONFIG}" in c)
         assert made < joined and strings(commands)[joined].startswith(f"trap 'rm -f {role.JOIN_CONFIG}' EXIT; ")
 
@@ -127,13 +129,13 @@ def test_one_new_worker_joins_and_nothing_else_changes(run_secrets, tmp_path):
     assert strings(plans["node02"]) == [
         "DEBIAN_FRONTEND=noninteractive apt-get install -y -q ca-certificates curl gpg",
         role.signing_key_install_command("https://pkgs.k8s.io/core:/stable:/v1.33/deb/Release.key"),
-        f"mkdir -p -- /etc/apt/sources.list.d && umask 077 && : >> {role.SOURCES} && chown root:root -- "
-        f"{role.SOURCES} && chmod 644 -- {role.SOURCES}",
+        f"mkdir -p -- /etc/apt/sources.list.d && {MAKE_TRANSFER_DIR} && umask 077 && : >> {role.SOURCES} && "
+        f"chown root:root -- {role.SOURCES} && chmod 644 -- {role.SOURCES}",
         "apt-get update -q",
         "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --allow-downgrades --allow-change-held-packages "
         f"kubelet={RELEASE}-* kubeadm={RELEASE}-* kubectl={RELEASE}-*",
         "apt-mark hold kubelet kubeadm kubectl",
-        f"mkdir -p /etc/kubewire && install -m 600 /dev/null {role.JOIN_CONFIG}",
+        f"mkdir -p /etc/kubewire && install -m 600 /dev/null {role.JOIN_CONFIG} && {MAKE_TRANSFER_DIR}",
         f"trap 'rm -f {role.JOIN_CONFIG}' EXIT; install -m 600 /dev/null {role.LOG} && "
         f"{{ kubeadm join --config {role.JOIN_CONFIG} ; }} >{role.LOG} 2>&1 || "
         f"{{ grep -v -i -e token -e certificate-key {role.LOG} | tail -n 30 >&2; exit 1; }}"]
@@ -216,22 +218,32 @@ def test_disagreements_are_reported_not_repaired(tmp_path, caplog):
 
 
 class FakeHost:
+    """A host as a `FunctionCommand` meets it while the run executes: inside an operation whose
+    connector arguments are `arguments` (the inventory's `_sudo`, say); it records each call's."""
+
     name = "controlplane"
 
-    def __init__(self, outputs):
+    def __init__(self, outputs, arguments: dict | None = None):
         self.outputs, self.commands, self.uploads = list(outputs), [], {}
+        self.current_op_global_arguments = {"_sudo": False, "_shell_executable": "sh", **(arguments or {})}
+        self.calls: list[tuple[str, dict]] = []
 
-    def run_shell_command(self, command, print_output, print_input):
+    def run_shell_command(self, command, print_output, print_input, **arguments):
         assert print_output is False and print_input is False  # nothing of it reaches the run's output
         self.commands.append(command)
+        self.calls.append(("run_shell_command", arguments))
         return self.outputs.pop(0)
 
-    def put_file(self, source, remote):
+    def put_file(self, source, remote, remote_temp_filename, print_output, print_input, **arguments):
+        assert print_output is False and print_input is False
         self.uploads[remote] = source.getvalue()
+        self.calls.append(("put_file", {"remote_temp_filename": remote_temp_filename, **arguments}))
         return True
 
-    def get_file(self, remote, buffer):
+    def get_file(self, remote, buffer, remote_temp_filename, print_output, print_input, **arguments):
+        assert print_output is False and print_input is False
         buffer.write(b"apiVersion: v1\nkind: Config\n")
+        self.calls.append(("get_file", {"remote_temp_filename": remote_temp_filename, **arguments}))
         return True
 
 
@@ -259,6 +271,33 @@ def test_the_admin_kubeconfig_is_written_for_its_owner_only(tmp_path):
         os.umask(old)
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
     assert target.read_bytes().startswith(b"apiVersion: v1")
+
+
+def test_through_sudo_the_secrets_are_made_sent_and_fetched_as_root_by_way_of_a_private_directory(run_secrets,
+                                                                                                    tmp_path):
+    """The functions that call the connector themselves pass on the operation's connector arguments
+    (pyinfra gives them to its own commands only), and transfer through kubewire's private directory,
+    not pyinfra's readable copies in /tmp."""
+    sudo = {"_sudo": True, "_sudo_user": None}
+    secrets = FakeHost([(True, Output([f"kubeadm join 192.168.56.10:6443 --token {TOKEN} "
+                                       f"--discovery-token-ca-cert-hash {CA_HASH} "]))], sudo)
+    role.create_join_secrets(None, secrets, certificate_key=False)
+    fetch = FakeHost([(True, Output([]))], sudo)
+    role.fetch_private(None, fetch, role.ADMIN_CONF, str(tmp_path / "admin.conf"))
+    plans = run([CP, W1], {"controlplane": member(), "node01": fresh()})
+    join = next(c for c in plans["node01"] if isinstance(c, FunctionCommand))
+    upload = FakeHost([], sudo)
+    join.function(None, upload, *join.args)
+    calls = secrets.calls + fetch.calls + upload.calls
+    assert [name for name, _ in calls] == ["run_shell_command", "run_shell_command", "get_file", "put_file"]
+    assert all(arguments["_sudo"] is True for _, arguments in calls), calls
+    assert fetch.commands[0] == MAKE_TRANSFER_DIR
+    assert [arguments["remote_temp_filename"] for _, arguments in calls[2:]] == [
+        transfer_path(role.ADMIN_CONF), transfer_path(role.JOIN_CONFIG)]
+    assert all(path.startswith(f"{TRANSFER_DIR}/") for path in (transfer_path(role.ADMIN_CONF),
+                                                                  transfer_path(role.JOIN_CONFIG)))
+    before_upload = plans["node01"][plans["node01"].index(join) - 1]
+    assert str(before_upload).endswith(f"&& {MAKE_TRANSFER_DIR}")
 
 
 def test_joins_are_planned_before_any_token_exists():

@@ -13,8 +13,9 @@ import time
 from html import unescape
 
 from kubewire.identity import NodeIdentity, identity_clashes
-from kubewire.roles import cni, containerd, firewall, prereqs
+from kubewire.roles import cni, containerd, firewall, kubeadm, prereqs
 from kubewire.roles.prereqs import MODULES_FILE
+from kubewire.transfer import TRANSFER_DIR
 from kubewire.versions import KUBERNETES_APT_URL
 from tests.hosts.netcheck import listeners, tcp_reachable
 from tests.vm import vmlab
@@ -99,6 +100,33 @@ def test_product_uuid_is_read_through_sudo_and_compared(converged, nodes, tmp_pa
     cloned = NodeIdentity(**{**identities[2].__dict__, "product_uuid": identities[1].product_uuid})
     assert identity_clashes([*identities[:2], cloned]) == [
         f"{identities[1].host} and {cloned.host} have the same product_uuid {cloned.product_uuid!r}"]
+
+
+def test_secrets_pass_through_sudo_only_by_way_of_a_private_directory(converged, nodes, plain_nodes, tmp_path):
+    """The join's JoinConfiguration goes up and a root-only file comes down as root, through sudo,
+    by way of kubewire's directory of the SSH user's (mode 700), never a readable copy in /tmp."""
+    token, root_only = "abcdef.0123456789abcdef", "/etc/kubewire/transfer-check.conf"
+    result = in_lab([".venv/bin/pyinfra", INVENTORY, "tests/vm/transfer_deploy.py", "-y"],
+                    extra_env={"KUBEWIRE_TRANSFER_OUT": str(tmp_path), "KUBEWIRE_STAND_IN_TOKEN": token,
+                               "KUBEWIRE_ROOT_ONLY_FILE": root_only})
+    try:
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        assert token not in result.stdout + result.stderr
+        for name, node in nodes.items():
+            fetched = tmp_path / f"{name}.conf"
+            assert fetched.read_text() == f"secret of {name}\n" and fetched.stat().st_mode & 0o777 == 0o600, name
+            join = node.file(kubeadm.JOIN_CONFIG)
+            assert (join.user, join.mode) == ("root", 0o600) and token in join.content_string
+            assert plain_nodes[name].run(f"cat {kubeadm.JOIN_CONFIG}").rc != 0, name
+            transfer = node.file(TRANSFER_DIR)
+            assert (transfer.user, transfer.mode) == ("vagrant", 0o700), name
+            assert node.run(f"ls -A {TRANSFER_DIR}").stdout == "", name  # every copy removed
+            # No copy of either secret anywhere in /tmp, where pyinfra's own would have been.
+            found = node.run(f"grep -rlF -e {token} -e 'secret of' /tmp /var/tmp")
+            assert found.stdout == "", (name, found.stdout)
+    finally:
+        for node in nodes.values():
+            node.run(f"rm -f {kubeadm.JOIN_CONFIG} {root_only}")
 
 
 def test_ipvs_mode_end_to_end(converged, nodes, spec):
