@@ -6,8 +6,10 @@ an upload goes to a temporary file, then `cp` as root; a download is copied by r
 file and made readable (`chmod +r`), then fetched (pyinfra/connectors/ssh.py, `put_file`,
 `get_file`). By default that file is `/tmp/pyinfra-<sha1 of the path>`: a name anyone can know, in a
 directory everyone shares, and readable by all (SFTP creates the upload with the umask's 644; the
-download's copy is `chmod +r`). kubewire's transfers pass through a directory of the SSH user's
-instead, mode 700, inside kubewire's /var/lib/kubewire, which only root can write.
+download's copy is `chmod +r`). kubewire's own transfers (its text files and their bundles, the CNI
+plugins' tarball, a JoinConfiguration, a fetched kubeconfig) pass through a directory of the SSH
+user's instead, mode 700, inside kubewire's /var/lib/kubewire, which only root can write; what goes
+through pyinfra's `files.put` still takes pyinfra's path.
 """
 
 from __future__ import annotations
